@@ -1,0 +1,168 @@
+"""The ``airpath`` command: one subcommand per stage. Thin: parsing and printing only.
+
+Every :class:`~airpath.errors.AirpathError` becomes one line on stderr and exit code 2;
+an unexpected exception still gets one line (and exit 3) rather than a traceback, unless
+``AIRPATH_DEBUG=1`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from airpath.errors import AirpathError, CoordinateError, InputError
+
+if TYPE_CHECKING:
+    from airpath.routing.result import Route
+
+EXIT_INPUT = 2
+EXIT_BUG = 3
+
+
+def _latlon(text: str) -> tuple[float, float]:
+    try:
+        lat_s, lon_s = text.split(",")
+        return float(lat_s), float(lon_s)
+    except ValueError:
+        raise CoordinateError(f"expected LAT,LON (e.g. 60.17,24.94), got {text!r}") from None
+
+
+def _progress(msg: str) -> None:
+    print(f"  … {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_network_build(args: argparse.Namespace) -> int:
+    from airpath.network.sources import build_from_sources
+
+    report = build_from_sources(
+        args.sources,
+        args.out,
+        elevation=args.elevation or (),
+        profile_path=args.profile,
+        progress=_progress,
+    )
+    print(f"wrote {report.path}: {report.summary()}")
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from airpath import Router, load_network
+
+    router = Router(load_network(args.network), max_snap_m=args.max_snap_m)
+    depart = None
+    if args.depart:
+        try:
+            depart = dt.datetime.fromisoformat(args.depart)
+        except ValueError:
+            raise InputError(f"--depart: not an ISO 8601 time: {args.depart!r}") from None
+        if depart.tzinfo is None:
+            depart = depart.astimezone()
+    result = router.route(
+        _latlon(args.origin),
+        _latlon(args.destination),
+        args.profile,
+        pollutant=args.pollutant,
+        depart=depart,
+        alternatives=args.alternatives,
+        max_detour_pct=args.max_detour,
+        balance=args.balance,
+    )
+    if args.geojson:
+        Path(args.geojson).write_text(json.dumps(result.to_geojson()))
+    if args.json:
+        print(json.dumps(result.to_geojson(), indent=2))
+        return 0
+    for route in result.routes:
+        print(_route_line(route))
+    return 0
+
+
+def _route_line(r: Route) -> str:
+    return (
+        f"{r.label:<62} {r.distance_m / 1000:6.2f} km {r.duration_s / 60:5.1f} min "
+        f"dose {r.dose_ug:7.2f} µg  mean {r.mean_concentration_ugm3:5.1f} µg/m³"
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from airpath.demo import run_demo
+
+    return run_demo(Path(args.workdir), progress=_progress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="airpath", description="Cycling routes that minimise the air pollution you breathe."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    net = sub.add_parser("network", help="street networks").add_subparsers(
+        dest="network_command", required=True
+    )
+    b = net.add_parser("build", help="build a routable network from OSM files or city data")
+    b.add_argument(
+        "sources",
+        nargs="+",
+        help="OSM files (.osm.pbf, .osm, .osm.gz, .osm.bz2), "
+        "the Barcelona data folder, or 'helsinki' for the bundled extract",
+    )
+    b.add_argument("--out", required=True, help="network directory to write")
+    b.add_argument("--elevation", nargs="*", metavar="HGT", help="SRTM .hgt or .hgt.zip tiles")
+    b.add_argument("--profile", help="bicycle profile TOML (default: the bundled one)")
+    b.set_defaults(func=cmd_network_build)
+
+    r = sub.add_parser("route", help="route between two points")
+    r.add_argument("--network", required=True)
+    r.add_argument("--from", dest="origin", required=True, metavar="LAT,LON")
+    r.add_argument("--to", dest="destination", required=True, metavar="LAT,LON")
+    r.add_argument(
+        "--profile",
+        default="least_exposure",
+        help="shortest, fastest, least_exposure, balanced or comfort",
+    )
+    r.add_argument("--pollutant", default="no2")
+    r.add_argument("--depart", help="departure time, ISO 8601 (uses forecast horizons)")
+    r.add_argument("--alternatives", type=int, default=0)
+    r.add_argument("--max-detour", type=float, help="balanced: at most this %% extra distance")
+    r.add_argument("--balance", type=float, help="balanced: weight of time vs dose, 0..1")
+    r.add_argument("--max-snap-m", type=float, default=500.0)
+    r.add_argument("--geojson", help="write the routes as GeoJSON to this file")
+    r.add_argument("--json", action="store_true", help="print the full result as GeoJSON")
+    r.set_defaults(func=cmd_route)
+
+    d = sub.add_parser("demo", help="build the embedded default network and show example routes")
+    d.add_argument("--workdir", default=".airpath", help="where to keep built networks")
+    d.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AirpathError as exc:
+        print(f"airpath: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("airpath: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("AIRPATH_DEBUG"):
+            raise
+        print(
+            f"airpath: internal error: {type(exc).__name__}: {exc} "
+            "(set AIRPATH_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

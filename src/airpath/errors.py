@@ -1,0 +1,69 @@
+"""Every error airpath raises on purpose, as one tree.
+
+::
+
+    AirpathError
+    ├── InputError                    bad input from a user, a file or a request
+    │   ├── SourceError               unknown, unreadable or corrupt source file
+    │   ├── EmptyNetworkError         nothing rideable left after filtering
+    │   ├── ElevationError            elevation tile missing or corrupt
+    │   ├── CoordinateError           NaN or out-of-range latitude/longitude
+    │   ├── OutsideCoverageError      a point too far from any rideable street
+    │   ├── SameEndpointsError        origin and destination snap to the same place
+    │   ├── ProfileError              unknown routing profile or bad profile option
+    │   └── FieldError                pollution field of the wrong shape or with bad values
+    ├── NoRouteError                  no rideable connection between two points
+    └── NetworkFormatError            an on-disk network that is missing, partial or too new
+
+The CLI turns any :class:`AirpathError` into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+
+class AirpathError(Exception):
+    """Base of every error airpath raises on purpose."""
+
+
+class InputError(AirpathError):
+    """Bad input from a user, a file or a request."""
+
+
+class SourceError(InputError):
+    """An input file that is unknown, unreadable or corrupt."""
+
+
+class EmptyNetworkError(InputError):
+    """Nothing rideable is left after filtering."""
+
+
+class ElevationError(InputError):
+    """An elevation tile is missing or corrupt."""
+
+
+class CoordinateError(InputError):
+    """A latitude/longitude that is NaN or out of range."""
+
+
+class OutsideCoverageError(InputError):
+    """A point farther from any rideable street than the snapping limit."""
+
+
+class SameEndpointsError(InputError):
+    """Origin and destination are the same place."""
+
+
+class ProfileError(InputError):
+    """Unknown routing profile or a bad profile option."""
+
+
+class FieldError(InputError):
+    """A pollution field with the wrong shape or NaN/negative values."""
+
+
+class NoRouteError(AirpathError):
+    """No rideable connection between two points."""
+
+
+class NetworkFormatError(AirpathError):
+    """An on-disk network that is missing, partial or of an unsupported format version."""

@@ -1,0 +1,1 @@
+"""Inhaled-dose model: concentration × minute ventilation × time."""

@@ -1,0 +1,1 @@
+"""Street networks: import, rules, elevation and the on-disk format."""

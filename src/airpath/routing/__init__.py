@@ -1,0 +1,1 @@
+"""The routing engine: snapping, profiles, exact searches, live fields, route assembly."""

@@ -1,0 +1,133 @@
+"""The two exact engines behind the router, over one network.
+
+* :class:`CCHEngine` — RoutingKit's customizable contraction hierarchy (``routingkit_cch``)
+  for preset profiles. The hierarchy (node order + topology) is built once per network; a
+  *metric* is one customisation with integer weights, rebuilt whenever a profile's weights
+  change. Integer weights are the float weights times a scale chosen per metric so that
+  no shortest path can overflow RoutingKit's 31-bit infinity (see :func:`weight_scale`).
+* :func:`flexible` — the numba bidirectional Dijkstra of :mod:`.kernels` on float weights
+  given per request.
+
+Both take *endpoints*: the graph nodes a search may start from (or end at) with the cost
+of the partial edge between the snapped point and that node.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import routingkit_cch
+
+from airpath.network.store import Network
+from airpath.routing import kernels
+from airpath.routing.result import Piece
+
+INF_WEIGHT = 2**31 - 1  # RoutingKit's inf_weight
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A node the search starts/ends at, its partial-edge cost and the piece it adds."""
+
+    node: int
+    cost: float
+    piece: Piece
+
+
+def weight_scale(w: npt.NDArray[np.float64], hop_bound: int) -> float:
+    """Largest scale for ``w`` such that any shortest path, plus two partial edges at its
+    ends, stays below RoutingKit's infinity. A shortest path costs at most ``hop_bound``
+    edges times the largest weight (``hop_bound`` bounds the hops of some path between any
+    two nodes, see :func:`airpath.network.build._hop_bound`)."""
+    top = float(w.max()) if len(w) else 1.0
+    return (INF_WEIGHT - 1) / ((hop_bound + 2) * max(top, 1e-9))
+
+
+class CCHMetric:
+    """One customised metric: integer weights bound to the shared hierarchy."""
+
+    def __init__(self, cch: routingkit_cch.CCH, w: npt.NDArray[np.float64], hop_bound: int):
+        self.scale = weight_scale(w, hop_bound)
+        self.int_weights = np.floor(w * self.scale).astype(np.uint32)
+        # The binding takes any sequence of ints; a uint32 array avoids a million-item list.
+        self._metric = routingkit_cch.CCHMetric(cch, self.int_weights)  # type: ignore[arg-type]
+        self._local = threading.local()
+
+    def query(
+        self, sources: list[Endpoint], targets: list[Endpoint]
+    ) -> tuple[int | None, list[int], list[int]]:
+        """``(distance, node_path, arc_path)``; distance None when unreachable."""
+        q = getattr(self._local, "query", None)
+        if q is None:  # query objects hold search state: one per thread
+            q = self._local.query = routingkit_cch.CCHQuery(self._metric)
+        res = q.run_multi(
+            [(ep.node, int(ep.cost * self.scale)) for ep in sources],
+            [(ep.node, int(ep.cost * self.scale)) for ep in targets],
+        )
+        out = (res.distance, list(res.node_path), list(res.arc_path))
+        del res  # RoutingKit wants the result dropped before the next run
+        return out
+
+
+class CCHEngine:
+    """The contraction hierarchy of one network (topology only, no weights)."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.hop_bound = int(network.manifest["hop_bound"])
+        self.cch = routingkit_cch.CCH(
+            np.asarray(network.cch_order).tolist(),
+            np.asarray(network.edge_tail).tolist(),
+            np.asarray(network.edge_head).tolist(),
+            False,
+        )
+
+    def customise(self, w: npt.NDArray[np.float64]) -> CCHMetric:
+        return CCHMetric(self.cch, w, self.hop_bound)
+
+
+def path_from_cch(
+    node_path: list[int], arc_path: list[int], sources: list[Endpoint], targets: list[Endpoint]
+) -> list[Piece]:
+    """Pieces of a CCH answer, with the partial first and last edges."""
+    src = min((s for s in sources if s.node == node_path[0]), key=lambda s: s.cost)
+    tgt = min((t for t in targets if t.node == node_path[-1]), key=lambda t: t.cost)
+    return [src.piece, *[(e, 0.0, 1.0) for e in arc_path], tgt.piece]
+
+
+def flexible(
+    network: Network, w: npt.NDArray[np.float64], sources: list[Endpoint], targets: list[Endpoint]
+) -> tuple[float, list[Piece]]:
+    """Least-cost pieces under weights ``w`` (inf cost and no pieces when unreachable)."""
+    cost, meet, pf, pb = kernels.bidirectional(
+        network.indptr,
+        network.edge_head,
+        network.rev_indptr,
+        network.rev_edge,
+        network.edge_tail,
+        w,
+        np.array([s.node for s in sources], dtype=np.int64),
+        np.array([s.cost for s in sources], dtype=np.float64),
+        np.array([t.node for t in targets], dtype=np.int64),
+        np.array([t.cost for t in targets], dtype=np.float64),
+    )
+    if meet < 0:
+        return float("inf"), []
+    tails, heads = network.edge_tail, network.edge_head
+    back: list[int] = []
+    n = meet
+    while pf[n] >= 0:
+        back.append(int(pf[n]))
+        n = int(tails[pf[n]])
+    first = n
+    fwd: list[int] = []
+    n = meet
+    while pb[n] >= 0:
+        fwd.append(int(pb[n]))
+        n = int(heads[pb[n]])
+    arcs = back[::-1] + fwd
+    nodes = [first, n]
+    return float(cost), path_from_cch(nodes, arcs, sources, targets)

@@ -1,0 +1,289 @@
+"""Route results: typed records, assembly from a path, turn-by-turn steps, GeoJSON.
+
+Field names follow OSRM where they fit (``distance``/``duration`` become ``distance_m`` /
+``duration_s`` here, with units in the name); ``steps`` carry an OSRM-like ``maneuver``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from airpath.network.segments import MODE_WALK
+from airpath.network.store import Network
+
+_EARTH_RADIUS_M = 6_371_008.8
+
+
+@dataclass(frozen=True)
+class Leg:
+    """The part of edge ``edge_id`` travelled, from ``start`` to ``end`` (fractions)."""
+
+    edge_id: int
+    start: float
+    end: float
+    name: str
+    length_m: float
+    duration_s: float
+    concentration_ugm3: float
+    dose_ug: float
+    walk: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    instruction: str
+    name: str
+    distance_m: float
+    duration_s: float
+    maneuver: dict[str, Any]
+
+
+@dataclass
+class Route:
+    """One route with everything a rider or an app shows about it."""
+
+    profile: str
+    label: str
+    engine: str
+    coordinates: list[tuple[float, float]]
+    distance_m: float
+    duration_s: float
+    dose_ug: float
+    mean_concentration_ugm3: float
+    climb_m: float
+    descent_m: float
+    legs: list[Leg]
+    steps: list[Step]
+    dose_change_pct: float = 0.0
+    distance_change_pct: float = 0.0
+
+    @property
+    def edge_ids(self) -> list[int]:
+        return [leg.edge_id for leg in self.legs]
+
+    def to_feature(self) -> dict[str, Any]:
+        """A GeoJSON Feature: LineString geometry, the statistics as properties."""
+        props = {k: v for k, v in asdict(self).items() if k not in ("coordinates",)}
+        return {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [list(c) for c in self.coordinates]},
+            "properties": props,
+        }
+
+
+@dataclass
+class RouteResult:
+    """The answer to one routing request: routes (the requested one first) and context."""
+
+    routes: list[Route]
+    pollutant: str
+    field_version: str
+    field_valid_at: dt.datetime
+    depart: dt.datetime | None
+    origin: tuple[float, float]
+    destination: tuple[float, float]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Route:
+        return self.routes[0]
+
+    def to_geojson(self) -> dict[str, Any]:
+        return {
+            "type": "FeatureCollection",
+            "features": [r.to_feature() for r in self.routes],
+            "properties": {
+                "pollutant": self.pollutant,
+                "field_version": self.field_version,
+                "field_valid_at": self.field_valid_at.isoformat(),
+                "depart": self.depart.isoformat() if self.depart else None,
+                "origin": list(self.origin),
+                "destination": list(self.destination),
+                **self.meta,
+            },
+        }
+
+
+Piece = tuple[int, float, float]  # (edge, start fraction, end fraction)
+
+
+def assemble(
+    network: Network,
+    pieces: list[Piece],
+    profile: str,
+    engine: str,
+    conc: np.ndarray,
+    horizons_s: np.ndarray,
+    depart_offset_s: float | None,
+) -> Route:
+    """Build a :class:`Route` from the edge pieces travelled, in order.
+
+    ``conc`` has shape (horizons, edges); with ``depart_offset_s`` (seconds after the
+    field's time) each piece takes the concentration at the middle of its time on the
+    edge, otherwise the horizon-0 value.
+    """
+    length = np.asarray(network.edge_length_m)
+    duration = np.asarray(network.edge_duration_s)
+    inhaled = np.asarray(network.edge_inhaled_m3)
+    legs: list[Leg] = []
+    coords: list[tuple[float, float]] = []
+    t = 0.0
+    climb = descent = 0.0
+    for e, a, b in pieces:
+        f = b - a
+        d = f * duration[e]
+        if depart_offset_s is None:
+            c = float(conc[0, e])
+        else:
+            c = _interp(conc[:, e], horizons_s, depart_offset_s + t + 0.5 * d)
+        t += d
+        legs.append(
+            Leg(
+                edge_id=int(e),
+                start=a,
+                end=b,
+                name=network.edge_name(e),
+                length_m=float(f * length[e]),
+                duration_s=float(d),
+                concentration_ugm3=c,
+                dose_ug=float(c * f * inhaled[e]),
+                walk=bool(network.edge_mode[e] == MODE_WALK),
+            )
+        )
+        climb += f * float(network.edge_climb_m[e])
+        descent += f * float(network.edge_descent_m[e])
+        pts = _cut(network.edge_geometry(e), a, b)
+        coords.extend(pts if not coords else pts[1:])
+    dose = sum(leg.dose_ug for leg in legs)
+    volume = sum((leg.end - leg.start) * float(inhaled[leg.edge_id]) for leg in legs)
+    return Route(
+        profile=profile,
+        label=profile.replace("_", " "),
+        engine=engine,
+        coordinates=[(round(x, 7), round(y, 7)) for x, y in coords],
+        distance_m=sum(leg.length_m for leg in legs),
+        duration_s=t,
+        dose_ug=dose,
+        mean_concentration_ugm3=dose / volume if volume > 0 else 0.0,
+        climb_m=climb,
+        descent_m=descent,
+        legs=legs,
+        steps=make_steps(legs, network),
+    )
+
+
+def _interp(values: np.ndarray, horizons_s: np.ndarray, t: float) -> float:
+    # Same rule as the time-dependent kernel: linear between horizons, held outside.
+    return float(np.interp(t, horizons_s, values))
+
+
+def _cut(points: np.ndarray, a: float, b: float) -> list[tuple[float, float]]:
+    """The part of a polyline between fractions a < b of its (planar) length."""
+    if a <= 0.0 and b >= 1.0:
+        return [(float(x), float(y)) for x, y in points]
+    seg = np.hypot(
+        np.diff(points[:, 0]) * math.cos(math.radians(points[0, 1])), np.diff(points[:, 1])
+    )
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    total = cum[-1]
+    if total == 0.0:
+        return [(float(points[0, 0]), float(points[0, 1]))] * 2
+    da, db = a * total, b * total
+    inner = [(float(x), float(y)) for (x, y), c in zip(points, cum, strict=True) if da < c < db]
+    return [_at(points, cum, da), *inner, _at(points, cum, db)]
+
+
+def _at(points: np.ndarray, cum: np.ndarray, d: float) -> tuple[float, float]:
+    return float(np.interp(d, cum, points[:, 0])), float(np.interp(d, cum, points[:, 1]))
+
+
+def _bearing(p: tuple[float, float], q: tuple[float, float]) -> float:
+    lon1, lat1, lon2, lat2 = map(math.radians, (*p, *q))
+    y = math.sin(lon2 - lon1) * math.cos(lat2)
+    x = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(lon2 - lon1)
+    return (math.degrees(math.atan2(y, x)) + 360.0) % 360.0
+
+
+_COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
+
+
+def _modifier(before: float, after: float) -> str:
+    turn = (after - before + 540.0) % 360.0 - 180.0  # -180..180, positive = right
+    a = abs(turn)
+    side = "right" if turn > 0 else "left"
+    if a < 20:
+        return "straight"
+    if a < 45:
+        return f"slight {side}"
+    if a < 135:
+        return side
+    if a < 170:
+        return f"sharp {side}"
+    return "uturn"
+
+
+def make_steps(legs: list[Leg], network: Network) -> list[Step]:
+    """Turn-by-turn steps: one per run of legs on the same street in the same mode."""
+    groups: list[list[Leg]] = []
+    for leg in legs:
+        if groups and groups[-1][-1].name == leg.name and groups[-1][-1].walk == leg.walk:
+            groups[-1].append(leg)
+        else:
+            groups.append([leg])
+    steps: list[Step] = []
+    prev_end_bearing = 0.0
+    for i, g in enumerate(groups):
+        first = _cut(network.edge_geometry(g[0].edge_id), g[0].start, g[0].end)
+        last = _cut(network.edge_geometry(g[-1].edge_id), g[-1].start, g[-1].end)
+        start_bearing = _bearing(first[0], first[1])
+        name = g[0].name or "an unnamed way"
+        verb = "walk your bike" if g[0].walk else ""
+        if i == 0:
+            kind, modifier = "depart", _COMPASS[round(start_bearing / 45.0) % 8]
+            text = f"Head {modifier} on {name}"
+        else:
+            kind, modifier = "turn", _modifier(prev_end_bearing, start_bearing)
+            text = {"straight": f"Continue onto {name}", "uturn": f"Make a U-turn onto {name}"}.get(
+                modifier, f"Turn {modifier} onto {name}"
+            )
+        if verb:
+            text += f" ({verb})"
+        steps.append(
+            Step(
+                instruction=text,
+                name=g[0].name,
+                distance_m=sum(leg.length_m for leg in g),
+                duration_s=sum(leg.duration_s for leg in g),
+                maneuver={
+                    "type": kind,
+                    "modifier": modifier,
+                    "location": list(first[0]),
+                    "bearing_before": round(prev_end_bearing),
+                    "bearing_after": round(start_bearing),
+                },
+            )
+        )
+        prev_end_bearing = _bearing(last[-2], last[-1])
+    if legs:
+        end = _cut(network.edge_geometry(legs[-1].edge_id), legs[-1].start, legs[-1].end)[-1]
+        steps.append(
+            Step(
+                "Arrive at your destination",
+                "",
+                0.0,
+                0.0,
+                {
+                    "type": "arrive",
+                    "modifier": "",
+                    "location": list(end),
+                    "bearing_before": round(prev_end_bearing),
+                    "bearing_after": 0,
+                },
+            )
+        )
+    return steps

@@ -1,0 +1,345 @@
+"""The router: snapping, engine choice, live pollution fields, alternatives.
+
+Live weights: everything a query reads from the field lives in one immutable
+:class:`_State` (the field, per-profile weights and their CCH metrics). A query takes the
+current state once and uses it throughout, and :meth:`Router.apply_field` builds a new
+state and swaps the reference, so a query sees the old field or the new one, never a
+mix. With ``background=True`` the swap happens in two steps: flexible queries switch to
+the new field at once, preset (CCH) queries keep answering from the previous state until
+the new metrics are customised on a worker thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from airpath.errors import FieldError, NoRouteError, ProfileError, SameEndpointsError
+from airpath.network.store import Network
+from airpath.routing import profiles as pf
+from airpath.routing.alternatives import find_alternatives, label_against
+from airpath.routing.engines import CCHEngine, CCHMetric, Endpoint, flexible, path_from_cch
+from airpath.routing.field import PollutionField
+from airpath.routing.result import Piece, Route, RouteResult, assemble
+from airpath.routing.search import detour_limited, time_dependent_route
+from airpath.routing.snap import Snap, Snapper
+
+FloatArray = npt.NDArray[np.float64]
+LatLon = tuple[float, float]
+
+
+@dataclass
+class _State:
+    field: PollutionField
+    weights: dict[str, FloatArray]  # preset weights, plus per-request ones added lazily
+    metrics: dict[str, CCHMetric]
+    preset: tuple[str, ...]  # the keys served by a CCH metric
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
+def prior_field(network: Network) -> PollutionField:
+    """The network's annual priors as a one-horizon field (what a router starts with)."""
+    built = dt.datetime.fromisoformat(network.manifest["built_at"])
+    return PollutionField.create(
+        "prior",
+        built,
+        {
+            p: np.asarray(network.edge_prior_ugm3[k], dtype=np.float64)
+            for k, p in enumerate(network.pollutants)
+        },
+        n_edges=network.n_edges,
+    )
+
+
+class Router:
+    """Exact least-exposure routing on one network.
+
+    >>> router = Router(network)                              # doctest: +SKIP
+    >>> result = router.route((60.17, 24.94), (60.16, 24.92))  # doctest: +SKIP
+    >>> result.best.dose_ug, result.best.distance_m           # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        *,
+        max_snap_m: float = 500.0,
+        field: PollutionField | None = None,
+        preset_pollutants: Sequence[str] = ("no2",),
+    ) -> None:
+        self.network = network
+        self.snapper = Snapper(network, max_snap_m)
+        self.engine = CCHEngine(network)
+        self._preset_pollutants = tuple(preset_pollutants)
+        self._static: dict[str, FloatArray] = {}
+        self._static_metrics: dict[str, CCHMetric] = {}
+        for name in ("shortest", "fastest", "comfort"):
+            w = pf.static_weights(network, name)
+            self._static[name] = w
+            self._static_metrics[name] = self.engine.customise(w)
+        self._apply_lock = threading.Lock()
+        first = self._new_state(field or prior_field(network))
+        self._customise(first)
+        self._state = first  # what preset (CCH) queries use
+        self._latest = first  # what flexible queries use
+        self._worker: threading.Thread | None = None
+
+    # -- live weights ---------------------------------------------------------------------
+    @property
+    def field(self) -> PollutionField:
+        return self._latest.field
+
+    def apply_field(self, new: PollutionField, *, background: bool = False) -> None:
+        """Serve ``new`` from now on; a bad field raises :class:`FieldError` and the
+        router keeps the previous one."""
+        if not isinstance(new, PollutionField):
+            raise FieldError("apply_field takes a PollutionField (see PollutionField.create)")
+        for p, arr in new.concentration_ugm3.items():
+            if arr.shape[-1] != self.network.n_edges:
+                raise FieldError(
+                    f"{p}: field has {arr.shape[-1]} edges, network has {self.network.n_edges}"
+                )
+        missing = set(self._preset_pollutants) - set(new.concentration_ugm3)
+        if missing:
+            raise FieldError(f"field lacks pollutants {sorted(missing)}")
+        with self._apply_lock:
+            state = self._new_state(new)
+            if not background:
+                self._customise(state)
+                self._state = self._latest = state
+                return
+            self._latest = state
+
+            def work() -> None:
+                self._customise(state)
+                with self._apply_lock:
+                    if self._latest is state:
+                        self._state = state
+
+            self._worker = threading.Thread(target=work, name="cch-customise", daemon=True)
+            self._worker.start()
+
+    def wait_customised(self, timeout: float | None = None) -> None:
+        """Wait for a background customisation started by :meth:`apply_field`."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def _new_state(self, fld: PollutionField) -> _State:
+        w: dict[str, FloatArray] = dict(self._static)
+        for p in self._preset_pollutants:
+            for name in pf.EXPOSURE_PROFILES:
+                spec = pf.make_spec(name, p, tuple(fld.concentration_ugm3))
+                w[spec.key] = pf.weights(self.network, spec, fld.now(p))
+        return _State(fld, w, dict(self._static_metrics), tuple(w))
+
+    def _customise(self, state: _State) -> None:
+        for key in state.preset:
+            if key not in state.metrics:
+                state.metrics[key] = self.engine.customise(state.weights[key])
+
+    def _weights(self, state: _State, spec: pf.ProfileSpec) -> FloatArray:
+        w = state.weights.get(spec.key)
+        if w is None:
+            w = pf.weights(self.network, spec, state.field.now(spec.pollutant))
+            with state.lock:
+                state.weights[spec.key] = w
+        return w
+
+    # -- queries --------------------------------------------------------------------------
+    def route(
+        self,
+        origin: LatLon,
+        destination: LatLon,
+        profile: str = "least_exposure",
+        *,
+        pollutant: str = "no2",
+        depart: dt.datetime | None = None,
+        alternatives: int = 0,
+        max_detour_pct: float | None = None,
+        balance: float | None = None,
+    ) -> RouteResult:
+        """Route from ``origin`` to ``destination`` (each ``(lat, lon)``).
+
+        ``depart`` (timezone-aware) makes exposure profiles use the forecast horizons;
+        ``alternatives`` asks for up to that many more routes (at most 3) that share at
+        most 70 % of their length; ``max_detour_pct`` asks for the least dose within that
+        much extra distance over the shortest route.
+        """
+        preset, latest = self._state, self._latest
+        spec = pf.make_spec(profile, pollutant, tuple(latest.field.concentration_ugm3), balance)
+        if max_detour_pct is not None and not (0.0 <= max_detour_pct <= 1000.0):
+            raise ProfileError(f"max_detour_pct must be within 0..1000, got {max_detour_pct}")
+        if not 0 <= alternatives <= 3:
+            raise ProfileError(f"alternatives must be 0..3, got {alternatives}")
+        if depart is not None and depart.tzinfo is None:
+            raise ProfileError("depart must carry a time zone (e.g. 2026-05-01T08:00+02:00)")
+        o = self.snapper.snap(*origin)
+        d = self.snapper.snap(*destination)
+        if o.segment == d.segment and abs(o.fraction - d.fraction) * self._seg_len(o) < 1.0:
+            raise SameEndpointsError("origin and destination are the same place")
+
+        fld = latest.field
+        offset = None
+        if depart is not None:
+            offset = max((depart - fld.valid_at).total_seconds(), 0.0)
+        conc = fld.concentration_ugm3[spec.pollutant]
+        ctx = _Query(
+            self,
+            preset
+            if spec.key in preset.metrics
+            and max_detour_pct is None
+            and not (offset is not None and spec.uses_field and conc.shape[0] > 1)
+            else latest,
+            o,
+            d,
+            spec,
+            offset,
+            conc,
+            fld.horizons_s,
+        )
+        main = ctx.solve(spec, max_detour_pct)
+        shortest = (
+            main
+            if spec.name == "shortest"
+            else ctx.solve(
+                pf.make_spec("shortest", spec.pollutant, tuple(fld.concentration_ugm3)), None
+            )
+        )
+        label_against(main, shortest)
+        routes = [main]
+        if alternatives:
+            routes += find_alternatives(ctx, main, shortest, alternatives)
+        return RouteResult(
+            routes=routes,
+            pollutant=spec.pollutant,
+            field_version=ctx.state.field.version,
+            field_valid_at=ctx.state.field.valid_at,
+            depart=depart,
+            origin=(o.lat, o.lon),
+            destination=(d.lat, d.lon),
+            meta={"snap_distance_m": [round(o.distance_m, 1), round(d.distance_m, 1)]},
+        )
+
+    def _seg_len(self, s: Snap) -> float:
+        e = s.edge_fwd if s.edge_fwd >= 0 else s.edge_bwd
+        return float(self.network.edge_length_m[e])
+
+
+class _Query:
+    """One request's fixed context: state, endpoints, concentrations, departure offset."""
+
+    def __init__(
+        self,
+        router: Router,
+        state: _State,
+        o: Snap,
+        d: Snap,
+        spec: pf.ProfileSpec,
+        offset: float | None,
+        conc: FloatArray,
+        horizons_s: FloatArray,
+    ) -> None:
+        self.router, self.network, self.state = router, router.network, state
+        self.o, self.d, self.spec = o, d, spec
+        self.offset, self.conc, self.horizons_s = offset, conc, horizons_s
+
+    def endpoints(
+        self, w: FloatArray
+    ) -> tuple[list[Endpoint], list[Endpoint], list[tuple[float, Piece]]]:
+        o, d = self.o, self.d
+        src, tgt, direct = [], [], []
+        heads, tails = self.network.edge_head, self.network.edge_tail
+        if o.edge_fwd >= 0:
+            src.append(
+                Endpoint(
+                    int(heads[o.edge_fwd]),
+                    (1 - o.fraction) * w[o.edge_fwd],
+                    (o.edge_fwd, o.fraction, 1.0),
+                )
+            )
+        if o.edge_bwd >= 0:
+            src.append(
+                Endpoint(
+                    int(heads[o.edge_bwd]),
+                    o.fraction * w[o.edge_bwd],
+                    (o.edge_bwd, 1.0 - o.fraction, 1.0),
+                )
+            )
+        if d.edge_fwd >= 0:
+            tgt.append(
+                Endpoint(
+                    int(tails[d.edge_fwd]),
+                    d.fraction * w[d.edge_fwd],
+                    (d.edge_fwd, 0.0, d.fraction),
+                )
+            )
+        if d.edge_bwd >= 0:
+            tgt.append(
+                Endpoint(
+                    int(tails[d.edge_bwd]),
+                    (1 - d.fraction) * w[d.edge_bwd],
+                    (d.edge_bwd, 0.0, 1.0 - d.fraction),
+                )
+            )
+        if o.segment == d.segment:
+            if d.fraction >= o.fraction and o.edge_fwd >= 0:
+                direct.append(
+                    (
+                        (d.fraction - o.fraction) * w[o.edge_fwd],
+                        (o.edge_fwd, o.fraction, d.fraction),
+                    )
+                )
+            if d.fraction <= o.fraction and o.edge_bwd >= 0:
+                direct.append(
+                    (
+                        (o.fraction - d.fraction) * w[o.edge_bwd],
+                        (o.edge_bwd, 1.0 - o.fraction, 1.0 - d.fraction),
+                    )
+                )
+        return src, tgt, direct
+
+    def solve(self, spec: pf.ProfileSpec, max_detour_pct: float | None) -> Route:
+        if spec.uses_field and self.offset is not None and self.conc.shape[0] > 1:
+            _cost, pieces = time_dependent_route(self, spec)
+            return self.finish(spec, pieces, "time-dependent")
+        if max_detour_pct is not None and spec.uses_field:
+            pieces = detour_limited(self, spec, max_detour_pct)
+            return self.finish(spec, pieces, "flexible")
+        w = self.router._weights(self.state, spec)
+        metric = self.state.metrics.get(spec.key)
+        return self.finish(spec, *self.best_path(w, metric))
+
+    def best_path(self, w: FloatArray, metric: CCHMetric | None) -> tuple[list[Piece], str]:
+        src, tgt, direct = self.endpoints(w)
+        cost, pieces, engine = float("inf"), [], "flexible"
+        if src and tgt:
+            if metric is not None:
+                dist, nodes, arcs = metric.query(src, tgt)
+                if dist is not None:
+                    cost, pieces, engine = (
+                        dist / metric.scale,
+                        path_from_cch(nodes, arcs, src, tgt),
+                        "cch",
+                    )
+            else:
+                cost, pieces = flexible(self.network, w, src, tgt)
+        for c, piece in direct:
+            if c <= cost:
+                cost, pieces = c, [piece]
+        if not pieces:
+            raise NoRouteError("no rideable connection between origin and destination")
+        return pieces, engine
+
+    def finish(self, spec: pf.ProfileSpec, pieces: list[Piece], engine: str) -> Route:
+        pieces = [p for p in pieces if p[2] - p[1] > 1e-12]
+        if not pieces:
+            raise SameEndpointsError("origin and destination are the same place")
+        return assemble(
+            self.network, pieces, spec.name, engine, self.conc, self.horizons_s, self.offset
+        )
