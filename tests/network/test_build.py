@@ -128,3 +128,48 @@ def test_xml_bz2_reads_like_gz(tmp_path):
     b = build_from_sources([str(tmp_path / "monaco.osm.bz2")], tmp_path / "b")
     c = build_from_sources([str(tmp_path / "monaco.osm")], tmp_path / "c")
     assert a.edges == b.edges == c.edges
+
+
+def test_barcelona_builds_with_city_priors_and_routes(tmp_path):
+    from airpath import Router
+
+    folder = shared_data("bcn")
+    report = build_from_sources([str(folder)], tmp_path / "bcn")
+    net = load_network(tmp_path / "bcn")
+    assert report.edges > 25_000
+    lon0, lat0, lon1, lat1 = net.manifest["bbox"]
+    assert 2.05 < lon0 < lon1 < 2.23 and 41.31 < lat0 < lat1 < 41.47  # noqa: PT018
+    no2 = np.asarray(net.edge_prior_ugm3[0])
+    # Class midpoints from the city map (5, 15, 25, ... 75), placeholder only where missing.
+    assert np.isin(no2, [15, 25, 35, 45, 55, 65, 75]).mean() > 0.98
+    result = Router(net).route((41.3870, 2.1700), (41.4036, 2.1744), alternatives=1)
+    assert 2000 < result.best.distance_m < 4000
+    assert result.best.mean_concentration_ugm3 > 15
+
+
+def test_andorra_with_elevation_climbs(tmp_path):
+    from airpath import Router
+
+    pbf = shared_data("osm", "andorra.osm.pbf")
+    tile = shared_data("elevation", "N42E001.hgt.zip")
+    build_from_sources([str(pbf)], tmp_path / "ad", elevation=[str(tile)])
+    net = load_network(tmp_path / "ad")
+    assert net.manifest["elevation"] is True
+    assert np.nanmin(net.node_elevation_m) > 800 and np.nanmax(net.node_elevation_m) < 3000  # noqa: PT018
+    router = Router(net)
+    up = router.route((42.5063, 1.5218), (42.5340, 1.5800), "fastest").best
+    down = router.route((42.5340, 1.5800), (42.5063, 1.5218), "fastest").best
+    assert up.climb_m > 150 and down.descent_m > 150  # noqa: PT018
+    assert up.duration_s > 1.3 * down.duration_s  # slower uphill
+
+
+def test_missing_elevation_tile_is_named(tmp_path, capsys):
+    from airpath.cli import main
+
+    pbf = shared_data("osm", "liechtenstein-latest.osm.pbf")
+    tile = shared_data("elevation", "N42E001.hgt.zip")
+    code = main(
+        ["network", "build", str(pbf), "--out", str(tmp_path / "li"), "--elevation", str(tile)]
+    )
+    assert code == 2
+    assert "N47E009" in capsys.readouterr().err

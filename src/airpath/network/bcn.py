@@ -20,8 +20,8 @@ Sources (Ajuntament de Barcelona, Open Data BCN, CC BY 4.0):
 
 Direction: the graph has no one-way or traffic-direction field (I→F is digitising
 order; ``ANGLE`` is undirected), so both directions are ridden (:data:`MODE_RIDE`).
-Steps (``Escales``) are kept as streets too; the OSM importer is the one that knows
-one-way streets, contraflow lanes and steps.
+Steps (``Escales``) are walked, pushing the bike (:data:`MODE_WALK`); the OSM importer
+is the one that knows one-way streets and contraflow lanes.
 
 Junction coordinates: the map's line for a section runs from its ``C_Nus_I`` junction
 to its ``C_Nus_F`` junction (never reversed in the 2022 files), so each junction takes
@@ -65,6 +65,7 @@ from airpath.errors import SourceError
 from airpath.network.segments import (
     INFRA_CLASSES,
     MODE_RIDE,
+    MODE_WALK,
     POLLUTANTS,
     BoolArray,
     FloatArray,
@@ -82,6 +83,7 @@ MAP_NAMES: dict[str, str] = {
 CSV_COLUMNS = ("C_Tram", "C_Nus_I", "C_Nus_F", "LONGITUD", "COORD_X", "COORD_Y", "ANGLE")
 SOURCE_CRS = "EPSG:25831"  # ETRS89 / UTM zone 31N, both files
 SPEED_KPH = 16.0
+STEPS_SPEED_KPH = 2.0  # pushing a bike up or down steps, as the OSM profile
 SNAP_TOLERANCE_M = 10.0
 """A map line ending farther than this from its junction belongs to another edition."""
 
@@ -169,6 +171,8 @@ def read_barcelona(folder: str | Path) -> SegmentTable:
     rel = np.abs(length_m - longitud) / np.maximum(longitud, 1e-9)
 
     m = len(rows)
+    steps = rows["highway"].to_numpy(dtype=object) == "escales"
+    mode = np.where(steps, MODE_WALK, MODE_RIDE).astype(np.int8)
     priors = {p: _priors(sections, tram, folder / MAP_NAMES[p]) for p, sections in maps.items()}
     table = SegmentTable(
         node_lon=np.asarray(node_lon, dtype=np.float64),
@@ -176,10 +180,10 @@ def read_barcelona(folder: str | Path) -> SegmentTable:
         node_source_id=_numeric_ids(junction_ids),
         u=u.astype(np.int64),
         v=v.astype(np.int64),
-        mode_fwd=np.full(m, MODE_RIDE, dtype=np.int8),
-        mode_bwd=np.full(m, MODE_RIDE, dtype=np.int8),
+        mode_fwd=mode,
+        mode_bwd=mode.copy(),
         length_m=length_m,
-        speed_kph=np.full(m, SPEED_KPH),
+        speed_kph=np.where(steps, STEPS_SPEED_KPH, SPEED_KPH),
         highway=rows["highway"].to_numpy(dtype=object),
         infra=np.full(m, INFRA_CLASSES.index("shared"), dtype=np.int8),
         surface=np.full(m, "asphalt", dtype=object),

@@ -104,6 +104,10 @@ def _split_at_junctions(ways: list[_Way]) -> SegmentTable:
     for w in ways:  # way ends are junctions too
         junction.add(w.refs[0])
         junction.add(w.refs[-1])
+        if w.refs[0] == w.refs[-1] and len(w.refs) > 3:
+            # A closed way (loop street, roundabout) joined at one node only would
+            # otherwise be a self-loop: split it half way round.
+            junction.add(w.refs[len(w.refs) // 2])
 
     node_index: dict[int, int] = {}
     node_lon: list[float] = []

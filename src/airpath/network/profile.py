@@ -29,6 +29,7 @@ from typing import Any
 from airpath.errors import SourceError
 from airpath.network.segments import INFRA_CLASSES, MODE_NONE, MODE_RIDE, MODE_WALK
 
+_ONEWAY_JUNCTIONS = ("roundabout", "circular")  # one-way by implication (OSM wiki)
 _CYCLEWAY_KEYS = ("cycleway", "cycleway:both", "cycleway:right", "cycleway:left")
 
 
@@ -99,9 +100,14 @@ class BicycleProfile:
         oneway = tags.get("oneway", "")
         one_fwd = oneway in self.oneway_forward or (
             oneway == ""
-            and (tags.get("junction") == "roundabout" or highway in self.oneway_implied)
+            and (tags.get("junction") in _ONEWAY_JUNCTIONS or highway in self.oneway_implied)
         )
         one_bwd = oneway in self.oneway_backward
+        bike_oneway = tags.get("oneway:bicycle", "")  # one-way for bicycles only
+        if bike_oneway in self.oneway_forward:
+            one_fwd, one_bwd = True, False
+        elif bike_oneway in self.oneway_backward:
+            one_fwd, one_bwd = False, True
         exempt = tags.get("oneway:bicycle", "") in self.oneway_bicycle_exempt or any(
             tags.get(k, "") in self.contraflow_cycleway for k in _CYCLEWAY_KEYS
         )

@@ -46,24 +46,41 @@ def weight_scale(w: npt.NDArray[np.float64], hop_bound: int) -> float:
     return (INF_WEIGHT - 1) / ((hop_bound + 2) * max(top, 1e-9))
 
 
+# RoutingKit query objects hold search state and must be used and dropped on the thread
+# that made them (the binding refuses otherwise), so each thread keeps its own, per slot
+# (profile key), and replaces it on that thread when the slot's metric changes.
+_THREAD = threading.local()
+
+
 class CCHMetric:
     """One customised metric: integer weights bound to the shared hierarchy."""
 
-    def __init__(self, cch: routingkit_cch.CCH, w: npt.NDArray[np.float64], hop_bound: int):
+    def __init__(
+        self, cch: routingkit_cch.CCH, w: npt.NDArray[np.float64], hop_bound: int, slot: str = ""
+    ) -> None:
+        self.slot = slot
         self.scale = weight_scale(w, hop_bound)
         self.int_weights = np.floor(w * self.scale).astype(np.uint32)
         # The binding takes any sequence of ints; a uint32 array avoids a million-item list.
         self._metric = routingkit_cch.CCHMetric(cch, self.int_weights)  # type: ignore[arg-type]
-        self._local = threading.local()
+
+    def _query(self) -> routingkit_cch.CCHQuery:
+        cache: dict[str, tuple[CCHMetric, routingkit_cch.CCHQuery]] | None = getattr(
+            _THREAD, "queries", None
+        )
+        if cache is None:
+            cache = _THREAD.queries = {}
+        entry = cache.get(self.slot)
+        if entry is None or entry[0] is not self:
+            cache.pop(self.slot, None)  # drop the stale query here, on its own thread
+            entry = cache[self.slot] = (self, routingkit_cch.CCHQuery(self._metric))
+        return entry[1]
 
     def query(
         self, sources: list[Endpoint], targets: list[Endpoint]
     ) -> tuple[int | None, list[int], list[int]]:
         """``(distance, node_path, arc_path)``; distance None when unreachable."""
-        q = getattr(self._local, "query", None)
-        if q is None:  # query objects hold search state: one per thread
-            q = self._local.query = routingkit_cch.CCHQuery(self._metric)
-        res = q.run_multi(
+        res = self._query().run_multi(
             [(ep.node, int(ep.cost * self.scale)) for ep in sources],
             [(ep.node, int(ep.cost * self.scale)) for ep in targets],
         )
@@ -85,8 +102,8 @@ class CCHEngine:
             False,
         )
 
-    def customise(self, w: npt.NDArray[np.float64]) -> CCHMetric:
-        return CCHMetric(self.cch, w, self.hop_bound)
+    def customise(self, w: npt.NDArray[np.float64], slot: str = "") -> CCHMetric:
+        return CCHMetric(self.cch, w, self.hop_bound, slot)
 
 
 def path_from_cch(

@@ -82,7 +82,7 @@ class Router:
         for name in ("shortest", "fastest", "comfort"):
             w = pf.static_weights(network, name)
             self._static[name] = w
-            self._static_metrics[name] = self.engine.customise(w)
+            self._static_metrics[name] = self.engine.customise(w, name)
         self._apply_lock = threading.Lock()
         first = self._new_state(field or prior_field(network))
         self._customise(first)
@@ -141,7 +141,7 @@ class Router:
     def _customise(self, state: _State) -> None:
         for key in state.preset:
             if key not in state.metrics:
-                state.metrics[key] = self.engine.customise(state.weights[key])
+                state.metrics[key] = self.engine.customise(state.weights[key], key)
 
     def _weights(self, state: _State, spec: pf.ProfileSpec) -> FloatArray:
         w = state.weights.get(spec.key)
