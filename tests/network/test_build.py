@@ -54,7 +54,7 @@ def test_network_loads_memory_mapped_and_fast(helsinki_dir):
     t = time.perf_counter()
     net = load_network(helsinki_dir)
     assert time.perf_counter() - t < 0.5  # a sanity bound; BENCHMARKS.md has real timings
-    assert isinstance(net.edge_length_m, np.memmap)
+    assert isinstance(net.edge_length_m.base, np.memmap)  # backed by the file, not a copy
 
 
 def test_incompatible_or_missing_network(tmp_path, helsinki_dir):

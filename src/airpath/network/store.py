@@ -19,6 +19,7 @@ a reader never sees half a network.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -80,6 +81,11 @@ class Network:
             return self.__dict__["arrays"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+    @functools.cached_property
+    def names_array(self) -> npt.NDArray[np.object_]:
+        """Street names as an object array, for vectorised lookups by segment."""
+        return np.asarray(self.names or ("",), dtype=object)
 
     @property
     def n_nodes(self) -> int:
@@ -157,7 +163,10 @@ def load_network(path: str | Path) -> Network:
     arrays: dict[str, npt.NDArray[Any]] = {}
     try:
         for name in ALL_ARRAYS:
-            arrays[name] = np.load(p / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            # A plain ndarray view of the mapping: same pages, without np.memmap's
+            # per-item __getitem__ overhead on the router's hot paths.
+            mapped = np.load(p / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            arrays[name] = mapped.view(np.ndarray)
         names = tuple(json.loads((p / "names.json").read_text()))
     except (OSError, ValueError) as exc:
         raise NetworkFormatError(f"{p}: incomplete or corrupt network: {exc}") from exc

@@ -127,65 +127,88 @@ def assemble(
     field's time) each piece takes the concentration at the middle of its time on the
     edge, otherwise the horizon-0 value.
     """
-    length = np.asarray(network.edge_length_m)
-    duration = np.asarray(network.edge_duration_s)
-    inhaled = np.asarray(network.edge_inhaled_m3)
-    legs: list[Leg] = []
-    coords: list[tuple[float, float]] = []
-    t = 0.0
-    climb = descent = 0.0
-    for e, a, b in pieces:
-        f = b - a
-        d = f * duration[e]
-        if depart_offset_s is None:
-            c = float(conc[0, e])
-        else:
-            c = _interp(conc[:, e], horizons_s, depart_offset_s + t + 0.5 * d)
-        t += d
-        legs.append(
-            Leg(
-                edge_id=int(e),
-                start=a,
-                end=b,
-                name=network.edge_name(e),
-                length_m=float(f * length[e]),
-                duration_s=float(d),
-                concentration_ugm3=c,
-                dose_ug=float(c * f * inhaled[e]),
-                walk=bool(network.edge_mode[e] == MODE_WALK),
-            )
+    e = np.fromiter((p[0] for p in pieces), dtype=np.int64, count=len(pieces))
+    a = np.fromiter((p[1] for p in pieces), dtype=np.float64, count=len(pieces))
+    b = np.fromiter((p[2] for p in pieces), dtype=np.float64, count=len(pieces))
+    f = b - a
+    length = f * network.edge_length_m[e]
+    duration = f * network.edge_duration_s[e]
+    inhaled = f * network.edge_inhaled_m3[e]
+    if depart_offset_s is None:
+        conc_leg = conc[0, e]
+    else:
+        # The concentration at the middle of each piece's time on its edge, interpolated
+        # between horizons like the time-dependent kernel does.
+        t_mid = depart_offset_s + np.cumsum(duration) - 0.5 * duration
+        conc_leg = _interp_columns(conc, horizons_s, e, t_mid)
+    dose = conc_leg * inhaled
+    names = network.names_array[network.segment_name[network.edge_segment[e]]]
+    walk = network.edge_mode[e] == MODE_WALK
+    legs = [
+        Leg(
+            int(e_),
+            float(a_),
+            float(b_),
+            str(n_),
+            float(l_),
+            float(d_),
+            float(c_),
+            float(x_),
+            bool(w_),
         )
-        climb += f * float(network.edge_climb_m[e])
-        descent += f * float(network.edge_descent_m[e])
-        pts = _cut(network.edge_geometry(e), a, b)
-        coords.extend(pts if not coords else pts[1:])
-    dose = sum(leg.dose_ug for leg in legs)
-    volume = sum((leg.end - leg.start) * float(inhaled[leg.edge_id]) for leg in legs)
+        for e_, a_, b_, n_, l_, d_, c_, x_, w_ in zip(
+            e.tolist(),
+            a.tolist(),
+            b.tolist(),
+            names,
+            length.tolist(),
+            duration.tolist(),
+            conc_leg.tolist(),
+            dose.tolist(),
+            walk.tolist(),
+            strict=True,
+        )
+    ]
+    geoms = [
+        _cut(network.edge_geometry(int(e_)), a_, b_)
+        for e_, a_, b_ in zip(e.tolist(), a.tolist(), b.tolist(), strict=True)
+    ]
+    coords: list[tuple[float, float]] = []
+    for g in geoms:
+        coords.extend(g if not coords else g[1:])
+    total_dose, volume = float(dose.sum()), float(inhaled.sum())
     return Route(
         profile=profile,
         label=profile.replace("_", " "),
         engine=engine,
         coordinates=[(round(x, 7), round(y, 7)) for x, y in coords],
-        distance_m=sum(leg.length_m for leg in legs),
-        duration_s=t,
-        dose_ug=dose,
-        mean_concentration_ugm3=dose / volume if volume > 0 else 0.0,
-        climb_m=climb,
-        descent_m=descent,
+        distance_m=float(length.sum()),
+        duration_s=float(duration.sum()),
+        dose_ug=total_dose,
+        mean_concentration_ugm3=total_dose / volume if volume > 0 else 0.0,
+        climb_m=float((f * network.edge_climb_m[e]).sum()),
+        descent_m=float((f * network.edge_descent_m[e]).sum()),
         legs=legs,
-        steps=make_steps(legs, network),
+        steps=make_steps(legs, geoms),
     )
 
 
-def _interp(values: np.ndarray, horizons_s: np.ndarray, t: float) -> float:
-    # Same rule as the time-dependent kernel: linear between horizons, held outside.
-    return float(np.interp(t, horizons_s, values))
+def _interp_columns(
+    conc: np.ndarray, horizons_s: np.ndarray, e: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """``np.interp(t[i], horizons_s, conc[:, e[i]])`` for every i at once."""
+    k = np.clip(np.searchsorted(horizons_s, t), 1, len(horizons_s) - 1)
+    if len(horizons_s) == 1:
+        return conc[0, e]
+    h0, h1 = horizons_s[k - 1], horizons_s[k]
+    w = np.clip((t - h0) / (h1 - h0), 0.0, 1.0)
+    return (1.0 - w) * conc[k - 1, e] + w * conc[k, e]
 
 
 def _cut(points: np.ndarray, a: float, b: float) -> list[tuple[float, float]]:
     """The part of a polyline between fractions a < b of its (planar) length."""
     if a <= 0.0 and b >= 1.0:
-        return [(float(x), float(y)) for x, y in points]
+        return [(x, y) for x, y in points.tolist()]
     seg = np.hypot(
         np.diff(points[:, 0]) * math.cos(math.radians(points[0, 1])), np.diff(points[:, 1])
     )
@@ -194,7 +217,7 @@ def _cut(points: np.ndarray, a: float, b: float) -> list[tuple[float, float]]:
     if total == 0.0:
         return [(float(points[0, 0]), float(points[0, 1]))] * 2
     da, db = a * total, b * total
-    inner = [(float(x), float(y)) for (x, y), c in zip(points, cum, strict=True) if da < c < db]
+    inner = [(x, y) for (x, y), c in zip(points.tolist(), cum.tolist(), strict=True) if da < c < db]
     return [_at(points, cum, da), *inner, _at(points, cum, db)]
 
 
@@ -227,19 +250,20 @@ def _modifier(before: float, after: float) -> str:
     return "uturn"
 
 
-def make_steps(legs: list[Leg], network: Network) -> list[Step]:
+def make_steps(legs: list[Leg], geoms: list[list[tuple[float, float]]]) -> list[Step]:
     """Turn-by-turn steps: one per run of legs on the same street in the same mode."""
-    groups: list[list[Leg]] = []
-    for leg in legs:
-        if groups and groups[-1][-1].name == leg.name and groups[-1][-1].walk == leg.walk:
-            groups[-1].append(leg)
+    groups: list[list[int]] = []  # runs of leg indices on one street in one mode
+    for i, leg in enumerate(legs):
+        prev = legs[groups[-1][-1]] if groups else None
+        if prev is not None and prev.name == leg.name and prev.walk == leg.walk:
+            groups[-1].append(i)
         else:
-            groups.append([leg])
+            groups.append([i])
     steps: list[Step] = []
     prev_end_bearing = 0.0
-    for i, g in enumerate(groups):
-        first = _cut(network.edge_geometry(g[0].edge_id), g[0].start, g[0].end)
-        last = _cut(network.edge_geometry(g[-1].edge_id), g[-1].start, g[-1].end)
+    for i, idx in enumerate(groups):
+        g = [legs[k] for k in idx]
+        first, last = geoms[idx[0]], geoms[idx[-1]]
         start_bearing = _bearing(first[0], first[1])
         name = g[0].name or "an unnamed way"
         verb = "walk your bike" if g[0].walk else ""
@@ -270,7 +294,7 @@ def make_steps(legs: list[Leg], network: Network) -> list[Step]:
         )
         prev_end_bearing = _bearing(last[-2], last[-1])
     if legs:
-        end = _cut(network.edge_geometry(legs[-1].edge_id), legs[-1].start, legs[-1].end)[-1]
+        end = geoms[-1][-1]
         steps.append(
             Step(
                 "Arrive at your destination",
