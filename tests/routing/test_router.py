@@ -288,3 +288,31 @@ def test_bad_profile_options(router):
         router.route(A, B, alternatives=9)
     with pytest.raises(ProfileError):
         router.route(A, B, depart=dt.datetime(2026, 5, 1, 8))
+
+
+def test_points_on_junctions_route_node_to_node_exactly(router, helsinki):
+    """A point exactly on a junction may leave or reach it along any edge, whichever
+    segment it snapped to (regression: one-way segments forced detours)."""
+    n = helsinki.n_nodes
+    w = np.asarray(helsinki.edge_length_m, dtype=float)
+    tail, head = np.asarray(helsinki.edge_tail), np.asarray(helsinki.edge_head)
+    order = np.lexsort((w, head, tail))
+    tail, head, wo = tail[order], head[order], w[order]
+    first = np.ones(len(tail), bool)
+    first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
+    g = csr_matrix((wo[first] + 1e-300, (tail[first], head[first])), shape=(n, n))
+    lat, lon = np.asarray(helsinki.node_lat), np.asarray(helsinki.node_lon)
+    rng = np.random.default_rng(5)
+    sources = rng.integers(0, n, 60)
+    dist = dijkstra(g, indices=sources)
+    checked = 0
+    for i, s in enumerate(sources):
+        t = int(rng.integers(0, n))
+        if t == s:
+            continue
+        res = router.route((lat[s], lon[s]), (lat[t], lon[t]), "shortest")
+        if max(res.meta["snap_distance_m"]) > 0.01:
+            continue  # a node on walk-only ways: the router snaps onto a rideable street
+        assert res.best.distance_m == pytest.approx(dist[i, t], rel=1e-9, abs=1e-6)
+        checked += 1
+    assert checked >= 15

@@ -11,7 +11,6 @@ the new metrics are customised on a worker thread.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Sequence
@@ -32,15 +31,15 @@ from airpath.routing.snap import Snap, Snapper
 
 FloatArray = npt.NDArray[np.float64]
 LatLon = tuple[float, float]
+JUNCTION_M = 0.01  # a snapped point this close to a junction is at the junction
 
 
 @dataclass
 class _State:
     field: PollutionField
-    weights: dict[str, FloatArray]  # preset weights, plus per-request ones added lazily
-    metrics: dict[str, CCHMetric]
+    weights: dict[str, FloatArray]  # the preset profiles' weights
+    metrics: dict[str, CCHMetric]  # filled once customised (maybe on a worker thread)
     preset: tuple[str, ...]  # the keys served by a CCH metric
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
 
 def prior_field(network: Network) -> PollutionField:
@@ -144,11 +143,12 @@ class Router:
                 state.metrics[key] = self.engine.customise(state.weights[key], key)
 
     def _weights(self, state: _State, spec: pf.ProfileSpec) -> FloatArray:
+        """The weights of ``spec`` under ``state``'s field: the preset ones are kept with
+        the state; per-request ones (another balance α, another pollutant) are computed
+        for the request and not kept, so arbitrary requests cannot grow memory."""
         w = state.weights.get(spec.key)
         if w is None:
             w = pf.weights(self.network, spec, state.field.now(spec.pollutant))
-            with state.lock:
-                state.weights[spec.key] = w
         return w
 
     # -- queries --------------------------------------------------------------------------
@@ -287,6 +287,13 @@ class _Query:
                     (d.edge_bwd, 0.0, 1.0 - d.fraction),
                 )
             )
+        # A point snapped onto a junction may leave or reach it along any edge there, not
+        # only along the segment it was snapped to (which may be one-way).
+        for snap, out in ((o, src), (d, tgt)):
+            node_at = self._junction(snap)
+            if node_at is not None:
+                e = snap.edge_fwd if snap.edge_fwd >= 0 else snap.edge_bwd
+                out.append(Endpoint(node_at, 0.0, (e, 0.0, 0.0)))
         if o.segment == d.segment:
             if d.fraction >= o.fraction and o.edge_fwd >= 0:
                 direct.append(
@@ -303,6 +310,20 @@ class _Query:
                     )
                 )
         return src, tgt, direct
+
+    def _junction(self, snap: Snap) -> int | None:
+        """The node a snapped point lies on (within ``JUNCTION_M``), if any."""
+        e = snap.edge_fwd if snap.edge_fwd >= 0 else snap.edge_bwd
+        length = float(self.network.edge_length_m[e])
+        forward = snap.edge_fwd >= 0
+        heads, tails = self.network.edge_head, self.network.edge_tail
+        node_u = int(tails[e]) if forward else int(heads[e])
+        node_v = int(heads[e]) if forward else int(tails[e])
+        if snap.fraction * length <= JUNCTION_M:
+            return node_u
+        if (1.0 - snap.fraction) * length <= JUNCTION_M:
+            return node_v
+        return None
 
     def solve(self, spec: pf.ProfileSpec, max_detour_pct: float | None) -> Route:
         if spec.uses_field and self.offset is not None and self.conc.shape[0] > 1:
