@@ -43,7 +43,7 @@ def label_against(route: Route, shortest: Route) -> None:
     route.dose_change_pct = _pct(route.dose_ug, shortest.dose_ug)
     route.distance_change_pct = _pct(route.distance_m, shortest.distance_m)
     name = route.profile.replace("_", " ")
-    if route is shortest or route.legs == shortest.legs:
+    if route is shortest or route.edge_path == shortest.edge_path:
         route.label = name
     else:
         route.label = (

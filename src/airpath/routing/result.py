@@ -61,6 +61,7 @@ class Route:
     steps: list[Step]
     dose_change_pct: float = 0.0
     distance_change_pct: float = 0.0
+    edge_path: list[int] = field(default_factory=list, repr=False)
 
     @property
     def edge_ids(self) -> list[int]:
@@ -68,7 +69,7 @@ class Route:
 
     def to_feature(self) -> dict[str, Any]:
         """A GeoJSON Feature: LineString geometry, the statistics as properties."""
-        props = {k: v for k, v in asdict(self).items() if k not in ("coordinates",)}
+        props = {k: v for k, v in asdict(self).items() if k not in ("coordinates", "edge_path")}
         return {
             "type": "Feature",
             "geometry": {"type": "LineString", "coordinates": [list(c) for c in self.coordinates]},
@@ -120,8 +121,12 @@ def assemble(
     conc: np.ndarray,
     horizons_s: np.ndarray,
     depart_offset_s: float | None,
+    *,
+    detail: bool = True,
 ) -> Route:
     """Build a :class:`Route` from the edge pieces travelled, in order.
+
+    ``detail=False`` computes the totals only (no legs, steps or coordinates).
 
     ``conc`` has shape (horizons, edges); with ``depart_offset_s`` (seconds after the
     field's time) each piece takes the concentration at the middle of its time on the
@@ -142,6 +147,24 @@ def assemble(
         t_mid = depart_offset_s + np.cumsum(duration) - 0.5 * duration
         conc_leg = _interp_columns(conc, horizons_s, e, t_mid)
     dose = conc_leg * inhaled
+    if not detail:
+        total = float(dose.sum())
+        vol = float(inhaled.sum())
+        return Route(
+            profile=profile,
+            label=profile.replace("_", " "),
+            engine=engine,
+            coordinates=[],
+            distance_m=float(length.sum()),
+            duration_s=float(duration.sum()),
+            dose_ug=total,
+            mean_concentration_ugm3=total / vol if vol > 0 else 0.0,
+            climb_m=float((f * network.edge_climb_m[e]).sum()),
+            descent_m=float((f * network.edge_descent_m[e]).sum()),
+            legs=[],
+            steps=[],
+            edge_path=e.tolist(),
+        )
     names = network.names_array[network.segment_name[network.edge_segment[e]]]
     walk = network.edge_mode[e] == MODE_WALK
     legs = [
@@ -190,6 +213,7 @@ def assemble(
         descent_m=float((f * network.edge_descent_m[e]).sum()),
         legs=legs,
         steps=make_steps(legs, geoms),
+        edge_path=e.tolist(),
     )
 
 

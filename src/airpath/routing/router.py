@@ -208,7 +208,9 @@ class Router:
             main
             if spec.name == "shortest"
             else ctx.solve(
-                pf.make_spec("shortest", spec.pollutant, tuple(fld.concentration_ugm3)), None
+                pf.make_spec("shortest", spec.pollutant, tuple(fld.concentration_ugm3)),
+                None,
+                detail=alternatives > 0,  # only its totals are needed, unless it is shown
             )
         )
         label_against(main, shortest)
@@ -325,16 +327,19 @@ class _Query:
             return node_v
         return None
 
-    def solve(self, spec: pf.ProfileSpec, max_detour_pct: float | None) -> Route:
+    def solve(
+        self, spec: pf.ProfileSpec, max_detour_pct: float | None, *, detail: bool = True
+    ) -> Route:
+        """The best route for ``spec``; ``detail=False`` skips legs, steps and geometry."""
         if spec.uses_field and self.offset is not None and self.conc.shape[0] > 1:
             _cost, pieces = time_dependent_route(self, spec)
-            return self.finish(spec, pieces, "time-dependent")
+            return self.finish(spec, pieces, "time-dependent", detail=detail)
         if max_detour_pct is not None and spec.uses_field:
             pieces = detour_limited(self, spec, max_detour_pct)
-            return self.finish(spec, pieces, "flexible")
+            return self.finish(spec, pieces, "flexible", detail=detail)
         w = self.router._weights(self.state, spec)
         metric = self.state.metrics.get(spec.key)
-        return self.finish(spec, *self.best_path(w, metric))
+        return self.finish(spec, *self.best_path(w, metric), detail=detail)
 
     def best_path(self, w: FloatArray, metric: CCHMetric | None) -> tuple[list[Piece], str]:
         src, tgt, direct = self.endpoints(w)
@@ -357,10 +362,19 @@ class _Query:
             raise NoRouteError("no rideable connection between origin and destination")
         return pieces, engine
 
-    def finish(self, spec: pf.ProfileSpec, pieces: list[Piece], engine: str) -> Route:
+    def finish(
+        self, spec: pf.ProfileSpec, pieces: list[Piece], engine: str, *, detail: bool = True
+    ) -> Route:
         pieces = [p for p in pieces if p[2] - p[1] > 1e-12]
         if not pieces:
             raise SameEndpointsError("origin and destination are the same place")
         return assemble(
-            self.network, pieces, spec.name, engine, self.conc, self.horizons_s, self.offset
+            self.network,
+            pieces,
+            spec.name,
+            engine,
+            self.conc,
+            self.horizons_s,
+            self.offset,
+            detail=detail,
         )
