@@ -60,7 +60,7 @@ def _pop(heap_k: np.ndarray, heap_v: np.ndarray, size: int) -> int:
     return size
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bidirectional(
     indptr: np.ndarray,
     heads: np.ndarray,
@@ -152,7 +152,7 @@ def bidirectional(
     return best, meet, pf, pb
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _concentration(conc: np.ndarray, horizon_s: np.ndarray, e: int, t: float) -> float:
     # conc has shape (n_horizons, n_edges); t is seconds after the field's time.
     h = horizon_s.shape[0]
@@ -165,7 +165,7 @@ def _concentration(conc: np.ndarray, horizon_s: np.ndarray, e: int, t: float) ->
     return conc[h - 1, e]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def time_dependent(
     indptr: np.ndarray,
     heads: np.ndarray,

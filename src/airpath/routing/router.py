@@ -132,7 +132,7 @@ class Router:
     def _new_state(self, fld: PollutionField) -> _State:
         w: dict[str, FloatArray] = dict(self._static)
         for p in self._preset_pollutants:
-            for name in pf.EXPOSURE_PROFILES:
+            for name in ("least_exposure", "balanced"):  # customised in this order
                 spec = pf.make_spec(name, p, tuple(fld.concentration_ugm3))
                 w[spec.key] = pf.weights(self.network, spec, fld.now(p))
         return _State(fld, w, dict(self._static_metrics), tuple(w))
@@ -184,18 +184,23 @@ class Router:
         if o.segment == d.segment and abs(o.fraction - d.fraction) * self._seg_len(o) < 1.0:
             raise SameEndpointsError("origin and destination are the same place")
 
-        fld = latest.field
+        # One state per query. A preset profile uses the newest state whose hierarchy is
+        # customised for it (during a background customisation, the previous one);
+        # everything else uses the newest field on the flexible engines.
+        flexible_only = max_detour_pct is not None or (
+            depart is not None and spec.uses_field and len(latest.field.horizons_min) > 1
+        )
+        state = latest
+        if not flexible_only and spec.key not in latest.metrics and spec.key in preset.metrics:
+            state = preset
+        fld = state.field
         offset = None
         if depart is not None:
             offset = max((depart - fld.valid_at).total_seconds(), 0.0)
         conc = fld.concentration_ugm3[spec.pollutant]
         ctx = _Query(
             self,
-            preset
-            if spec.key in preset.metrics
-            and max_detour_pct is None
-            and not (offset is not None and spec.uses_field and conc.shape[0] > 1)
-            else latest,
+            state,
             o,
             d,
             spec,
