@@ -56,9 +56,17 @@ class CCHMetric:
     """One customised metric: integer weights bound to the shared hierarchy."""
 
     def __init__(
-        self, cch: routingkit_cch.CCH, w: npt.NDArray[np.float64], hop_bound: int, slot: str = ""
+        self,
+        cch: routingkit_cch.CCH,
+        w: npt.NDArray[np.float64],
+        hop_bound: int,
+        slot: str = "",
+        *,
+        tail: npt.NDArray[np.int32],
+        head: npt.NDArray[np.int32],
     ) -> None:
         self.slot = slot
+        self._tail, self._head = tail, head  # the network's edge ends, for path end nodes
         self.scale = weight_scale(w, hop_bound)
         self.int_weights = np.floor(w * self.scale).astype(np.uint32)
         # The binding takes any sequence of ints; a uint32 array avoids a million-item list.
@@ -79,14 +87,21 @@ class CCHMetric:
     def query(
         self, sources: list[Endpoint], targets: list[Endpoint]
     ) -> tuple[int | None, list[int], list[int]]:
-        """``(distance, node_path, arc_path)``; distance None when unreachable."""
+        """``(distance, [first node, last node], arc_path)``; distance None when
+        unreachable. The binding builds a fresh list on every path access, so only the arc
+        path is read; the end nodes come from it (or from the node path when empty)."""
         res = self._query().run_multi(
             [(ep.node, int(ep.cost * self.scale)) for ep in sources],
             [(ep.node, int(ep.cost * self.scale)) for ep in targets],
         )
-        out = (res.distance, list(res.node_path), list(res.arc_path))
+        dist = res.distance
+        arcs: list[int] = res.arc_path if dist is not None else []
+        if arcs:
+            ends = [int(self._tail[arcs[0]]), int(self._head[arcs[-1]])]
+        else:
+            ends = list(res.node_path)
         del res  # RoutingKit wants the result dropped before the next run
-        return out
+        return dist, ends, arcs
 
 
 class CCHEngine:
@@ -103,7 +118,14 @@ class CCHEngine:
         )
 
     def customise(self, w: npt.NDArray[np.float64], slot: str = "") -> CCHMetric:
-        return CCHMetric(self.cch, w, self.hop_bound, slot)
+        return CCHMetric(
+            self.cch,
+            w,
+            self.hop_bound,
+            slot,
+            tail=self.network.edge_tail,
+            head=self.network.edge_head,
+        )
 
 
 def path_from_cch(
