@@ -147,55 +147,27 @@ def assemble(
         t_mid = depart_offset_s + np.cumsum(duration) - 0.5 * duration
         conc_leg = _interp_columns(conc, horizons_s, e, t_mid)
     dose = conc_leg * inhaled
-    if not detail:
-        total = float(dose.sum())
-        vol = float(inhaled.sum())
-        return Route(
-            profile=profile,
-            label=profile.replace("_", " "),
-            engine=engine,
-            coordinates=[],
-            distance_m=float(length.sum()),
-            duration_s=float(duration.sum()),
-            dose_ug=total,
-            mean_concentration_ugm3=total / vol if vol > 0 else 0.0,
-            climb_m=float((f * network.edge_climb_m[e]).sum()),
-            descent_m=float((f * network.edge_descent_m[e]).sum()),
-            legs=[],
-            steps=[],
-            edge_path=e.tolist(),
-        )
-    names = network.names_array[network.segment_name[network.edge_segment[e]]]
-    walk = network.edge_mode[e] == MODE_WALK
-    legs = [
-        Leg(
-            int(e_),
-            float(a_),
-            float(b_),
-            str(n_),
-            float(l_),
-            float(d_),
-            float(c_),
-            float(x_),
-            bool(w_),
-        )
-        for e_, a_, b_, n_, l_, d_, c_, x_, w_ in zip(
-            e.tolist(),
-            a.tolist(),
-            b.tolist(),
-            names,
-            length.tolist(),
-            duration.tolist(),
-            conc_leg.tolist(),
-            dose.tolist(),
-            walk.tolist(),
-            strict=True,
-        )
-    ]
-    geoms = [
-        _cut(network.edge_geometry(int(e_)), a_, b_)
-        for e_, a_, b_ in zip(e.tolist(), a.tolist(), b.tolist(), strict=True)
-    ]
+    legs: list[Leg] = []
+    geoms: list[list[tuple[float, float]]] = []
+    if detail:
+        names = network.names_array[network.segment_name[network.edge_segment[e]]]
+        walk = network.edge_mode[e] == MODE_WALK
+        legs = [
+            Leg(int(e_), a_, b_, str(n_), l_, d_, c_, x_, bool(w_))
+            for e_, a_, b_, n_, l_, d_, c_, x_, w_ in zip(
+                e.tolist(),
+                a.tolist(),
+                b.tolist(),
+                names,
+                length.tolist(),
+                duration.tolist(),
+                conc_leg.tolist(),
+                dose.tolist(),
+                walk.tolist(),
+                strict=True,
+            )
+        ]
+        geoms = [_cut(network.edge_geometry(leg.edge_id), leg.start, leg.end) for leg in legs]
     coords: list[tuple[float, float]] = []
     for g in geoms:
         coords.extend(g if not coords else g[1:])
