@@ -50,7 +50,7 @@ class Route:
     profile: str
     label: str
     engine: str
-    coordinates: list[tuple[float, float]]
+    coordinates: list[list[float]]  # [lon, lat] pairs, GeoJSON order
     distance_m: float
     duration_s: float
     dose_ug: float
@@ -72,7 +72,7 @@ class Route:
         props = {k: v for k, v in asdict(self).items() if k not in ("coordinates", "edge_path")}
         return {
             "type": "Feature",
-            "geometry": {"type": "LineString", "coordinates": [list(c) for c in self.coordinates]},
+            "geometry": {"type": "LineString", "coordinates": self.coordinates},
             "properties": props,
         }
 
@@ -148,7 +148,7 @@ def assemble(
         conc_leg = _interp_columns(conc, horizons_s, e, t_mid)
     dose = conc_leg * inhaled
     legs: list[Leg] = []
-    geoms: list[list[tuple[float, float]]] = []
+    geoms: list[np.ndarray] = []
     if detail:
         names = network.names_array[network.segment_name[network.edge_segment[e]]]
         walk = network.edge_mode[e] == MODE_WALK
@@ -168,15 +168,15 @@ def assemble(
             )
         ]
         geoms = [_cut(network.edge_geometry(leg.edge_id), leg.start, leg.end) for leg in legs]
-    coords: list[tuple[float, float]] = []
-    for g in geoms:
-        coords.extend(g if not coords else g[1:])
+    # Legs meet at junctions: each leg after the first drops its first point.
+    parts = [g if i == 0 else g[1:] for i, g in enumerate(geoms)]
+    coords = np.round(np.concatenate(parts), 7).tolist() if parts else []
     total_dose, volume = float(dose.sum()), float(inhaled.sum())
     return Route(
         profile=profile,
         label=profile.replace("_", " "),
         engine=engine,
-        coordinates=[(round(x, 7), round(y, 7)) for x, y in coords],
+        coordinates=coords,
         distance_m=float(length.sum()),
         duration_s=float(duration.sum()),
         dose_ug=total_dose,
@@ -201,31 +201,33 @@ def _interp_columns(
     return (1.0 - w) * conc[k - 1, e] + w * conc[k, e]
 
 
-def _cut(points: np.ndarray, a: float, b: float) -> list[tuple[float, float]]:
-    """The part of a polyline between fractions a < b of its (planar) length."""
+def _cut(points: np.ndarray, a: float, b: float) -> np.ndarray:
+    """The part of a polyline between fractions a < b of its (planar) length, (k, 2)."""
     if a <= 0.0 and b >= 1.0:
-        return [(x, y) for x, y in points.tolist()]
+        return points
     seg = np.hypot(
         np.diff(points[:, 0]) * math.cos(math.radians(points[0, 1])), np.diff(points[:, 1])
     )
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     total = cum[-1]
     if total == 0.0:
-        return [(float(points[0, 0]), float(points[0, 1]))] * 2
+        return points[[0, 0]]
     da, db = a * total, b * total
-    inner = [(x, y) for (x, y), c in zip(points.tolist(), cum.tolist(), strict=True) if da < c < db]
-    return [_at(points, cum, da), *inner, _at(points, cum, db)]
+    inner = points[(cum > da) & (cum < db)]
+    return np.vstack([_at(points, cum, da), inner, _at(points, cum, db)])
 
 
-def _at(points: np.ndarray, cum: np.ndarray, d: float) -> tuple[float, float]:
-    return float(np.interp(d, cum, points[:, 0])), float(np.interp(d, cum, points[:, 1]))
+def _at(points: np.ndarray, cum: np.ndarray, d: float) -> np.ndarray:
+    return np.array([np.interp(d, cum, points[:, 0]), np.interp(d, cum, points[:, 1])])
 
 
-def _bearing(p: tuple[float, float], q: tuple[float, float]) -> float:
-    lon1, lat1, lon2, lat2 = map(math.radians, (*p, *q))
-    y = math.sin(lon2 - lon1) * math.cos(lat2)
-    x = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(lon2 - lon1)
-    return (math.degrees(math.atan2(y, x)) + 360.0) % 360.0
+def _bearings(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Initial great-circle bearings (degrees from north) from points p to q, (n, 2) each."""
+    lon1, lat1 = np.radians(p[:, 0]), np.radians(p[:, 1])
+    lon2, lat2 = np.radians(q[:, 0]), np.radians(q[:, 1])
+    y = np.sin(lon2 - lon1) * np.cos(lat2)
+    x = np.cos(lat1) * np.sin(lat2) - np.sin(lat1) * np.cos(lat2) * np.cos(lon2 - lon1)
+    return (np.degrees(np.arctan2(y, x)) + 360.0) % 360.0
 
 
 _COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
@@ -246,23 +248,29 @@ def _modifier(before: float, after: float) -> str:
     return "uturn"
 
 
-def make_steps(legs: list[Leg], geoms: list[list[tuple[float, float]]]) -> list[Step]:
+def make_steps(legs: list[Leg], geoms: list[np.ndarray]) -> list[Step]:
     """Turn-by-turn steps: one per run of legs on the same street in the same mode."""
-    groups: list[list[int]] = []  # runs of leg indices on one street in one mode
-    for i, leg in enumerate(legs):
-        prev = legs[groups[-1][-1]] if groups else None
-        if prev is not None and prev.name == leg.name and prev.walk == leg.walk:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
+    if not legs:
+        return []
+    starts = [0] + [
+        i
+        for i in range(1, len(legs))
+        if legs[i].name != legs[i - 1].name or legs[i].walk != legs[i - 1].walk
+    ]
+    ends = [*(k - 1 for k in starts[1:]), len(legs) - 1]
+    # Bearings leaving the first leg and entering the last leg of every run, at once.
+    head_pts = np.stack([geoms[k][:2] for k in starts])
+    tail_pts = np.stack([geoms[k][-2:] for k in ends])
+    after = _bearings(head_pts[:, 0], head_pts[:, 1])
+    before = _bearings(tail_pts[:, 0], tail_pts[:, 1])
+    length = np.add.reduceat(np.array([leg.length_m for leg in legs]), starts)
+    duration = np.add.reduceat(np.array([leg.duration_s for leg in legs]), starts)
     steps: list[Step] = []
     prev_end_bearing = 0.0
-    for i, idx in enumerate(groups):
-        g = [legs[k] for k in idx]
-        first, last = geoms[idx[0]], geoms[idx[-1]]
-        start_bearing = _bearing(first[0], first[1])
-        name = g[0].name or "an unnamed way"
-        verb = "walk your bike" if g[0].walk else ""
+    for i, k in enumerate(starts):
+        leg = legs[k]
+        start_bearing = float(after[i])
+        name = leg.name or "an unnamed way"
         if i == 0:
             kind, modifier = "depart", _COMPASS[round(start_bearing / 45.0) % 8]
             text = f"Head {modifier} on {name}"
@@ -271,39 +279,30 @@ def make_steps(legs: list[Leg], geoms: list[list[tuple[float, float]]]) -> list[
             text = {"straight": f"Continue onto {name}", "uturn": f"Make a U-turn onto {name}"}.get(
                 modifier, f"Turn {modifier} onto {name}"
             )
-        if verb:
-            text += f" ({verb})"
+        if leg.walk:
+            text += " (walk your bike)"
         steps.append(
             Step(
                 instruction=text,
-                name=g[0].name,
-                distance_m=sum(leg.length_m for leg in g),
-                duration_s=sum(leg.duration_s for leg in g),
+                name=leg.name,
+                distance_m=float(length[i]),
+                duration_s=float(duration[i]),
                 maneuver={
                     "type": kind,
                     "modifier": modifier,
-                    "location": list(first[0]),
+                    "location": geoms[k][0].tolist(),
                     "bearing_before": round(prev_end_bearing),
                     "bearing_after": round(start_bearing),
                 },
             )
         )
-        prev_end_bearing = _bearing(last[-2], last[-1])
-    if legs:
-        end = geoms[-1][-1]
-        steps.append(
-            Step(
-                "Arrive at your destination",
-                "",
-                0.0,
-                0.0,
-                {
-                    "type": "arrive",
-                    "modifier": "",
-                    "location": list(end),
-                    "bearing_before": round(prev_end_bearing),
-                    "bearing_after": 0,
-                },
-            )
-        )
+        prev_end_bearing = float(before[i])
+    arrive = {
+        "type": "arrive",
+        "modifier": "",
+        "location": geoms[-1][-1].tolist(),
+        "bearing_before": round(prev_end_bearing),
+        "bearing_after": 0,
+    }
+    steps.append(Step("Arrive at your destination", "", 0.0, 0.0, arrive))
     return steps
