@@ -179,8 +179,7 @@ class Router:
             raise ProfileError(f"alternatives must be 0..3, got {alternatives}")
         if depart is not None and depart.tzinfo is None:
             raise ProfileError("depart must carry a time zone (e.g. 2026-05-01T08:00+02:00)")
-        o = self.snapper.snap(*origin)
-        d = self.snapper.snap(*destination)
+        o, d = self.snapper.snap_many([origin, destination])
         if o.segment == d.segment and abs(o.fraction - d.fraction) * self._seg_len(o) < 1.0:
             raise SameEndpointsError("origin and destination are the same place")
 

@@ -9,6 +9,7 @@ matching part of each edge's cost, so routes begin exactly where the rider stand
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,30 +80,38 @@ class Snapper:
 
     def snap(self, lat: float, lon: float) -> Snap:
         """Snap (lat, lon); raise :class:`OutsideCoverageError` beyond ``max_distance_m``."""
-        check_coordinate(lat, lon)
-        pt = shapely.points(self._project(np.array([[lon, lat]]))[0])
-        idx, dist = self._tree.query_nearest(
-            pt, max_distance=self.max_distance_m, return_distance=True, all_matches=False
+        return self.snap_many([(lat, lon)])[0]
+
+    def snap_many(self, points: Sequence[tuple[float, float]]) -> list[Snap]:
+        """Snap several (lat, lon) points with one index query (a route's two ends)."""
+        for lat, lon in points:
+            check_coordinate(lat, lon)
+        lonlat = np.array([[lon, lat] for lat, lon in points], dtype=np.float64)
+        pts = shapely.points(self._project(lonlat))
+        (which, found), dist = self._tree.query_nearest(
+            pts, max_distance=self.max_distance_m, return_distance=True, all_matches=False
         )
-        if len(idx) == 0:
+        if len(which) < len(points):
+            lat, lon = next(p for i, p in enumerate(points) if i not in set(which.tolist()))
             raise OutsideCoverageError(
                 f"({lat:.6f}, {lon:.6f}) is more than {self.max_distance_m:g} m from any "
                 "rideable street of this network"
             )
-        k = int(idx[0])
-        line = self._lines[k]
-        along = float(shapely.line_locate_point(line, pt))
-        length = float(shapely.length(line))
-        frac = along / length if length > 0 else 0.0
-        on = shapely.line_interpolate_point(line, along)
-        x, y = shapely.get_coordinates(on)[0]
-        seg = int(self._segments[k])
-        return Snap(
-            lon=math.degrees(x / (self._cos0 * EARTH_RADIUS_M)),
-            lat=math.degrees(y / EARTH_RADIUS_M),
-            segment=seg,
-            fraction=min(max(frac, 0.0), 1.0),
-            edge_fwd=int(self.seg_edges[seg, 0]),
-            edge_bwd=int(self.seg_edges[seg, 1]),
-            distance_m=float(dist[0]),
-        )
+        lines = self._lines[found]
+        along = shapely.line_locate_point(lines, pts[which])
+        length = shapely.length(lines)
+        frac = np.clip(np.where(length > 0, along / np.where(length > 0, length, 1.0), 0.0), 0, 1)
+        xy = shapely.get_coordinates(shapely.line_interpolate_point(lines, along))
+        seg = self._segments[found]
+        return [
+            Snap(
+                lon=math.degrees(xy[i, 0] / (self._cos0 * EARTH_RADIUS_M)),
+                lat=math.degrees(xy[i, 1] / EARTH_RADIUS_M),
+                segment=int(seg[i]),
+                fraction=float(frac[i]),
+                edge_fwd=int(self.seg_edges[seg[i], 0]),
+                edge_bwd=int(self.seg_edges[seg[i], 1]),
+                distance_m=float(dist[i]),
+            )
+            for i in np.argsort(which)
+        ]
