@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -141,6 +142,9 @@ class Router:
         for key in state.preset:
             if key not in state.metrics:
                 state.metrics[key] = self.engine.customise(state.weights[key], key)
+                # RoutingKit customises holding the GIL: let waiting queries run between
+                # metrics (each one is live as soon as it is stored above).
+                time.sleep(0)
 
     def _weights(self, state: _State, spec: pf.ProfileSpec) -> FloatArray:
         """The weights of ``spec`` under ``state``'s field: the preset ones are kept with
