@@ -1,0 +1,1 @@
+"""Air quality: readings, validation, priors, street-level estimation and forecasting."""

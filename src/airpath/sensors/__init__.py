@@ -1,0 +1,1 @@
+"""Sensor feeds and the city simulator."""
