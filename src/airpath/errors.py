@@ -11,7 +11,10 @@
     │   ├── OutsideCoverageError      a point too far from any rideable street
     │   ├── SameEndpointsError        origin and destination snap to the same place
     │   ├── ProfileError              unknown routing profile or bad profile option
-    │   └── FieldError                pollution field of the wrong shape or with bad values
+    │   ├── FieldError                pollution field of the wrong shape or with bad values
+    │   ├── UnitError                 unknown unit, or ppb given for particulate matter
+    │   ├── ReadingSchemaError        a readings table missing columns of READING_SCHEMA
+    │   └── SimulationError           bad simulator input (duration, start, station file)
     ├── NoRouteError                  no rideable connection between two points
     └── NetworkFormatError            an on-disk network that is missing, partial or too new
 
@@ -67,3 +70,15 @@ class NoRouteError(AirpathError):
 
 class NetworkFormatError(AirpathError):
     """An on-disk network that is missing, partial or of an unsupported format version."""
+
+
+class UnitError(InputError):
+    """An unknown concentration unit, or one not valid for the pollutant (ppb for PM)."""
+
+
+class ReadingSchemaError(InputError):
+    """A readings table (Arrow or pandas) missing columns of ``READING_SCHEMA``."""
+
+
+class SimulationError(InputError):
+    """Bad simulator input: duration, start time, station or incident file."""
