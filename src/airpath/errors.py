@@ -14,7 +14,8 @@
     │   ├── FieldError                pollution field of the wrong shape or with bad values
     │   ├── UnitError                 unknown unit, or ppb given for particulate matter
     │   ├── ReadingSchemaError        a readings table missing columns of READING_SCHEMA
-    │   └── SimulationError           bad simulator input (duration, start, station file)
+    │   ├── SimulationError           bad simulator input (duration, start, station file)
+    │   └── ObservationError          an observation batch with mismatched or invalid columns
     ├── NoRouteError                  no rideable connection between two points
     └── NetworkFormatError            an on-disk network that is missing, partial or too new
 
@@ -82,3 +83,7 @@ class ReadingSchemaError(InputError):
 
 class SimulationError(InputError):
     """Bad simulator input: duration, start time, station or incident file."""
+
+
+class ObservationError(InputError):
+    """An observation batch with mismatched columns or invalid values."""
