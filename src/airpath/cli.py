@@ -96,6 +96,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.workdir), progress=_progress)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from airpath.sensors.clock import parse_duration_s, parse_time
+    from airpath.sensors.output import run_simulation
+    from airpath.sensors.simulator import SimulationConfig
+
+    config = SimulationConfig.create(
+        parse_time(args.start),
+        parse_duration_s(args.duration),
+        args.seed,
+        slice_s=parse_duration_s(args.slice),
+        n_low_cost=args.low_cost,
+        n_mobile=args.mobile,
+        timezone=args.timezone,
+    )
+
+    def percent(pct: float) -> None:
+        print(f"\r  … simulate {pct:3.0f}%", end="", file=sys.stderr, flush=True)
+
+    report = run_simulation(
+        args.network,
+        args.out,
+        config,
+        stations_file=args.stations,
+        incidents_file=args.incidents,
+        truth_every_s=parse_duration_s(args.truth_every),
+        speed=args.speed,
+        progress=percent,
+    )
+    print(file=sys.stderr)
+    print(f"wrote {report.out_dir}: {report.summary()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="airpath", description="Cycling routes that minimise the air pollution you breathe."
@@ -139,6 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="build the embedded default network and show example routes")
     d.add_argument("--workdir", default=".airpath", help="where to keep built networks")
     d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("simulate", help="simulate a city: true pollution and sensor readings")
+    s.add_argument("--network", required=True, help="network directory")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--duration", default="24h", help="e.g. 24h, 90min (default 24h)")
+    s.add_argument("--start", default="2026-05-01T00:00Z", help="ISO 8601 start, UTC if no offset")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--speed", type=float, default=0.0, help="simulated s per wall s (0: as fast as possible)"
+    )
+    s.add_argument("--stations", help="reference stations JSON (e.g. Barcelona's feed)")
+    s.add_argument("--incidents", help="incident schedule JSON (default: random, Poisson)")
+    s.add_argument("--low-cost", type=int, default=10, help="number of low-cost fixed sensors")
+    s.add_argument("--mobile", type=int, default=5, help="number of bike-mounted sensors")
+    s.add_argument("--slice", default="1min", help="one readings file per slice (default 1min)")
+    s.add_argument("--truth-every", default="15min", help="truth snapshot interval")
+    s.add_argument("--timezone", help="IANA zone of the diurnal profile (default: from bbox)")
+    s.set_defaults(func=cmd_simulate)
     return parser
 
 
