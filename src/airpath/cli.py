@@ -129,6 +129,37 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from airpath.air.evaluation import EvaluationConfig, evaluate
+    from airpath.sensors.clock import parse_duration_s, parse_time
+
+    config = EvaluationConfig.create(
+        start=parse_time(args.start),
+        hours=args.hours,
+        seed=args.seed,
+        batch_min=parse_duration_s(args.batch) / 60.0,
+        score_every_min=parse_duration_s(args.score_every) / 60.0,
+        n_trips=args.trips,
+        n_low_cost=args.low_cost,
+        n_mobile=args.mobile,
+    )
+    report = evaluate(
+        args.network,
+        args.report,
+        config,
+        stations_file=args.stations,
+        beijing_dir=args.beijing,
+        progress=_progress,
+    )
+    h0 = report["targets"]["rmse_vs_idw_h0"]["achieved_pct"]
+    print(
+        f"wrote {Path(args.report) / 'report.json'} in {report['runtime_s']['total']:.0f} s; "
+        "RMSE vs IDW at horizon 0: "
+        + ", ".join(f"{p} {v:+.1f} %" for p, v in h0.items() if v is not None)
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="airpath", description="Cycling routes that minimise the air pollution you breathe."
@@ -190,6 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--truth-every", default="15min", help="truth snapshot interval")
     s.add_argument("--timezone", help="IANA zone of the diurnal profile (default: from bbox)")
     s.set_defaults(func=cmd_simulate)
+
+    e = sub.add_parser("evaluate", help="score the estimators and routes on a simulated day")
+    e.add_argument("--network", required=True, help="network directory")
+    e.add_argument("--report", required=True, help="directory for report.json and the plots")
+    e.add_argument("--stations", help="reference stations JSON (e.g. Barcelona's feed)")
+    e.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
+    e.add_argument("--start", default="2026-05-01T00:00Z", help="ISO 8601 start, UTC if no offset")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--batch", default="5min", help="estimator batch interval (default 5min)")
+    e.add_argument("--score-every", default="15min", help="scoring interval (default 15min)")
+    e.add_argument("--trips", type=int, default=200, help="random trips for the exposure benefit")
+    e.add_argument("--low-cost", type=int, default=10, help="number of low-cost fixed sensors")
+    e.add_argument("--mobile", type=int, default=5, help="number of bike-mounted sensors")
+    e.add_argument("--beijing", help="also evaluate on the Beijing multi-site data in this folder")
+    e.set_defaults(func=cmd_evaluate)
     return parser
 
 
