@@ -76,6 +76,7 @@ class SensorCalibrator:
     forgetting: float = 0.98  # per pair; at one pair per 5 min a memory of ~4 h
     delta: float = 1.0
     min_pairs: int = 12
+    pass_uncalibrated: bool = False  # True: feed raw values until calibrated
     models: dict[tuple[str, str], RecursiveLeastSquares] = field(default_factory=dict)
     _reference: ObservationBatch = field(default_factory=ObservationBatch.empty)
 
@@ -112,7 +113,7 @@ class SensorCalibrator:
         for i in np.flatnonzero(batch.sensor_kind == SensorKind.LOW_COST.value):
             model = self.models.get((str(batch.sensor_id[i]), str(batch.pollutant[i])))
             if model is None or model.n_learned < self.min_pairs:
-                keep[i] = False
+                keep[i] = self.pass_uncalibrated
             else:
                 values[i] = max(model.predict_one(np.array([1.0, values[i]])), 0.0)
         return batch.with_values(values).select(keep)

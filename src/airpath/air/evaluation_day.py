@@ -49,7 +49,9 @@ Progress = Callable[[str], None]
 def make_estimators(space: EdgeSpace) -> dict[str, Estimator]:
     """Ours (calibrated residual kriging) and the three baselines, freshly built."""
     return {
-        OURS: CalibratedEstimator(ResidualKriging(space), SensorCalibrator(space)),
+        OURS: CalibratedEstimator(
+            ResidualKriging(space), SensorCalibrator(space, pass_uncalibrated=True)
+        ),
         "prior_only": PriorOnly(space),
         "nearest_sensor": NearestSensor(space),
         IDW: InverseDistance(space),
