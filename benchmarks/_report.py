@@ -379,3 +379,16 @@ def _findings(graphs: dict[str, dict[str, Any]]) -> list[str]:
             + ")."
         )
     return ["## Product issues these figures show", "", *out, ""] if out else []
+
+
+OTHER_BEGIN = "<!-- other benchmarks: kept when the routing report is regenerated -->"
+
+
+def keep_other_sections(report_path: Path) -> str:
+    """The part of an existing BENCHMARKS.md written by other benchmark programs
+    (from :data:`OTHER_BEGIN` on), so regenerating the routing report keeps it."""
+    if not report_path.exists():
+        return ""
+    text = report_path.read_text()
+    at = text.find(OTHER_BEGIN)
+    return "\n" + text[at:] if at >= 0 else ""

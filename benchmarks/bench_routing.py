@@ -53,7 +53,7 @@ from _measure import (
 )
 from _networks import REPO, BuiltGraph, build_graph, graph_specs, import_baseline_mib
 from _peers import igraph_graph, igraph_query, networkx_graph, networkx_query
-from _report import machine_info, render
+from _report import keep_other_sections, machine_info, render
 from airpath import Router, load_network
 from airpath.routing.engines import Endpoint, flexible
 
@@ -317,7 +317,7 @@ def run(argv: list[str]) -> int:
     ordered = {k: stored[k] for k in ALL_GRAPHS if k in stored}
     results_path.write_text(json.dumps({"machine": machine_info(), "graphs": ordered}, indent=1))
     text = render(ordered, machine_info(), str(raw_dir.relative_to(REPO)))
-    report_path.write_text(text)
+    report_path.write_text(text + keep_other_sections(report_path))
     print(text)
     log(f"wrote {report_path} and {results_path} (raw latencies in {raw_dir})")
     return 0

@@ -1,0 +1,203 @@
+"""Air-quality benchmark: `airpath evaluate` on simulated Barcelona and real Beijing data.
+
+Runs the evaluation (street-level estimate versus prior-only, nearest-sensor and
+inverse-distance baselines on a simulated day; exposure benefit of routes chosen on the
+estimate; 1-hour-ahead forecasts on the Beijing hourly series versus persistence and
+seasonal naive) and writes its section of ``BENCHMARKS.md`` (after the routing report,
+which keeps it when regenerated). Plots and report.json go to benchmarks/out/air/.
+
+    .venv/bin/python benchmarks/bench_air.py [--hours 24] [--seed 1] [--trips 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from _report import OTHER_BEGIN
+from airpath.air.evaluation import EvaluationConfig, evaluate
+from airpath.errors import AirpathError
+from airpath.network.sources import build_from_sources
+from airpath.network.store import NetworkFormatError, load_network
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "benchmarks" / "out"
+BEGIN = "<!-- air:begin -->"
+END = "<!-- air:end -->"
+POLLUTANTS = ("no2", "pm10", "pm25")
+ESTIMATORS = (
+    ("ours", "ours"),
+    ("inverse_distance", "IDW"),
+    ("nearest_sensor", "nearest"),
+    ("prior_only", "prior"),
+)
+
+
+def _network() -> Path:
+    net = OUT / "networks" / "barcelona"
+    try:
+        load_network(net)
+    except NetworkFormatError:
+        build_from_sources([str(DATA / "bcn")], net)
+    return net
+
+
+def _verdict(ok: bool | None) -> str:
+    if ok is None:
+        return "n/a (nothing to measure)"
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def render(report: dict[str, Any], command: str) -> str:
+    lines = [
+        BEGIN,
+        "",
+        "# Air-quality benchmarks",
+        "",
+        f"Command: `{command}` ({report['runtime_s']['total']:.0f} s).",
+        "",
+        f"Simulated day: Barcelona network ({report['network']['edges']:,} edges), "
+        f"{report['network']['n_reference_stations']} reference stations at the real "
+        f"station locations, {report['simulation']['n_low_cost']} low-cost and "
+        f"{report['simulation']['n_mobile']} mobile sensors, seed "
+        f"{report['config']['seed']}, {report['config']['duration_s'] / 3600:.0f} h; "
+        f"{report['warm_up']}. Scored {report['scored_times']} times over all edges.",
+        "",
+        "## Street-level RMSE (µg/m³) by horizon",
+        "",
+        "| pollutant | horizon | " + " | ".join(n for _, n in ESTIMATORS) + " | ours vs IDW |",
+        "|---|---:|" + "---:|" * (len(ESTIMATORS) + 1),
+    ]
+    for p in POLLUTANTS:
+        for h, red in report["rmse_reduction_vs_idw_pct"][p].items():
+            cells = [f"{report['scores'][k][p][h]['rmse_ugm3']:.2f}" for k, _ in ESTIMATORS]
+            lines.append(
+                f"| {p} | +{float(h):.0f} min | " + " | ".join(cells) + f" | {red:+.1f} % |"
+            )
+    t = report["targets"]
+    lines += ["", "## Targets", "", "| what | measured | target | verdict |", "|---|---|---|---|"]
+    for p in POLLUTANTS:
+        lines.append(
+            f"| RMSE below IDW at +0 min, {p} | {t['rmse_vs_idw_h0']['achieved_pct'][p]:.1f} % "
+            f"| ≥ {t['rmse_vs_idw_h0']['target_pct']:.0f} % | "
+            f"{_verdict(t['rmse_vs_idw_h0']['met'][p])} |"
+        )
+    inc = report["incident_detection"]
+    lines.append(
+        f"| incidents detected within 2 batches | {inc['within_two_batches']} of "
+        f"{inc['n_incidents']} ({inc['n_observed']} seen by any sensor) | all seen | "
+        f"{_verdict(t['incident_latency']['met'])} |"
+    )
+    for prof, share in t["share_realised"]["achieved"].items():
+        lines.append(
+            f"| share of achievable dose reduction, {prof} | "
+            f"{share['share_of_median_reduction']:.2f} (of total dose saved "
+            f"{share['share_of_total_dose_saved']:.2f}) | ≥ {t['share_realised']['target']} | "
+            f"{_verdict(t['share_realised']['met'][prof])} |"
+        )
+    ex = report["exposure_benefit"]
+    lines += [
+        "",
+        f"## Exposure benefit ({ex['n_trips_routed']} trips, NO2, doses under the "
+        f"true field; shortest route median {ex['shortest_median_distance_m'] / 1000:.1f} km)",
+        "",
+        "| routes chosen on | profile | median dose reduction | median extra distance |",
+        "|---|---|---:|---:|",
+    ]
+    for fld, rows in ex["table"].items():
+        for prof, row in rows.items():
+            lines.append(
+                f"| {fld} | {prof} | {row['median_dose_reduction_pct']:.1f} % | "
+                f"{row['median_extra_distance_pct']:.1f} % |"
+            )
+    bj = report.get("beijing")
+    if bj:
+        lines += [
+            "",
+            "## Beijing, 1-hour-ahead forecast RMSE (µg/m³), trained online",
+            "",
+            "| station | pollutant | ours | persistence | seasonal naive | vs persistence |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for station, per in bj["stations"].items():
+            for p, r in per.items():
+                rm = r["rmse_ugm3"]
+                lines.append(
+                    f"| {station} | {p} | {rm['model']:.2f} | {rm['persistence']:.2f} | "
+                    f"{rm['seasonal_naive']:.2f} | {r['improvement_pct']:.1f} % "
+                    f"{'✓' if r['meets_target'] else '✗'} |"
+                )
+        for p, s in bj["summary"].items():
+            lines.append(
+                f"\n{p}: median {s['median_improvement_pct']:.1f} % below persistence; "
+                f"{s['stations_meeting_target']} of {s['n_stations']} stations meet the "
+                f"{bj['target_improvement_pct']:.0f} % target."
+            )
+    lines += [
+        "",
+        f"Plots: {', '.join(report['plots'])} in `benchmarks/out/air/` (git-ignored).",
+        "",
+        END,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(section: str) -> Path:
+    path = REPO / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else ""
+    if OTHER_BEGIN not in text:
+        text = text.rstrip("\n") + "\n\n" + OTHER_BEGIN + "\n"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--trips", type=int, default=200)
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="re-render the section from benchmarks/out/air/report.json",
+    )
+    args = parser.parse_args()
+    if args.render_only:
+        stored = json.loads((OUT / "air" / "report.json").read_text())
+        print(f"wrote {write_section(render(stored, stored['_command']))}")
+        return 0
+    if not (DATA / "bcn").is_dir():
+        print(f"bench_air: needs the shared data at {DATA}", file=sys.stderr)
+        return 1
+    try:
+        report = evaluate(
+            _network(),
+            OUT / "air",
+            EvaluationConfig.create(hours=args.hours, seed=args.seed, n_trips=args.trips),
+            stations_file=DATA / "bcn" / "stations_realtime_2024-04-21T19.json",
+            beijing_dir=DATA / "beijing" if (DATA / "beijing").is_dir() else None,
+            progress=lambda m: print(f"  … {m}", file=sys.stderr, flush=True),
+        )
+    except AirpathError as exc:
+        print(f"bench_air: {exc}", file=sys.stderr)
+        return 1
+    command = shlex.join([".venv/bin/python", "benchmarks/bench_air.py", *sys.argv[1:]])
+    report["_command"] = command
+    (OUT / "air" / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    path = write_section(render(report, command))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
