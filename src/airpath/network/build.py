@@ -1,8 +1,10 @@
 """From a :class:`SegmentTable` to a routable on-disk network.
 
 Steps: elevation (optional) → directed edges with grade-aware speed, duration and inhaled
-air volume → priors (the source's own, else the placeholder) → largest strongly connected
-component → CSR order → contraction order for the CCH → write.
+air volume → priors (the source's own, else :func:`~airpath.network.priors.lur_prior`
+for OpenStreetMap and the placeholder for other sources) → largest strongly connected
+component → CSR order → contraction order for the CCH → write. The manifest names the
+prior under ``"prior"``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from scipy.sparse.csgraph import connected_components, shortest_path
 
 from airpath.errors import EmptyNetworkError
 from airpath.exposure import model as exposure
-from airpath.network.priors import placeholder_prior
+from airpath.network.priors import LUR_PRIOR, lur_prior, placeholder_prior
 from airpath.network.profile import BicycleProfile
 from airpath.network.segments import INFRA_CLASSES, MODE_WALK, POLLUTANTS, SegmentTable
 from airpath.network.store import write_network
@@ -78,11 +80,8 @@ def build_network(
     else:
         up, down, node_elev = (np.asarray(a, dtype=np.float64) for a in climb)
 
-    priors = placeholder_prior(table.highway, table.infra)
-    for p in POLLUTANTS:
-        own = table.priors.get(p)
-        if own is not None:
-            priors[p] = np.where(np.isfinite(own), own, priors[p])
+    progress("computing priors")
+    priors, prior_name = _priors(table)
 
     progress("making directed edges")
     fwd = table.mode_fwd > 0
@@ -192,6 +191,7 @@ def build_network(
         "source": {"inputs": list(sources), **_jsonable(table.meta)},
         "profile": profile.name,
         "pollutants": list(POLLUTANTS),
+        "prior": prior_name,
         "infra_classes": list(INFRA_CLASSES),
         "counts": {"nodes": n_new, "edges": m_new, "segments": len(used_seg)},
         "bbox": [
@@ -215,6 +215,27 @@ def build_network(
     }
     write_network(out_dir, arrays, names.tolist(), manifest, edge_table)
     return report
+
+
+def _priors(table: SegmentTable) -> tuple[dict[str, np.ndarray], str]:
+    """Per-segment priors and the name the manifest records for them: the source's own
+    where finite, filled from the OSM prior or, for other sources, the placeholder."""
+    source = str(table.meta.get("source", "unknown"))
+    if source == "osm":
+        priors, fill = lur_prior(table), LUR_PRIOR
+    else:
+        priors, fill = placeholder_prior(table.highway, table.infra), "placeholder"
+    own_count = 0
+    for p in POLLUTANTS:
+        own = table.priors.get(p)
+        if own is not None:
+            finite = np.isfinite(own)
+            own_count = max(own_count, int(finite.sum()))
+            priors[p] = np.where(finite, own, priors[p])
+    if own_count == 0:
+        return priors, fill
+    name = "barcelona-2022-map" if source == "barcelona" else f"{source}-own"
+    return priors, name if own_count == table.n_segments else f"{name}+{fill}"
 
 
 def _hop_bound(tail: np.ndarray, head: np.ndarray, n: int) -> int:

@@ -4,24 +4,41 @@ One pass with pyosmium collects the ways the bicycle profile accepts, with node
 locations; ways are then split at junctions (nodes shared by two or more kept ways, and
 way ends), so that a segment runs from junction to junction and keeps its full geometry.
 Lengths are geodesic on the WGS84 ellipsoid (pyproj ``Geod.inv``).
+
+The same pass keeps what the OSM prior (:func:`airpath.network.priors.lur_prior`) reads
+around the streets: green space (closed ways and multipolygon relations with a tag of
+``GREEN_TAGS``, assembled by pyosmium's area handler, whose relation pre-pass is cheap)
+and the lines of major roads the profile does not ride (motorways, often trunk roads).
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import osmium
+import shapely
 from pyproj import Geod
 
 from airpath.errors import EmptyNetworkError, SourceError
+from airpath.network.priors import MAJOR_HIGHWAYS
 from airpath.network.profile import BicycleProfile, WayRule
-from airpath.network.segments import SegmentTable
+from airpath.network.segments import FloatArray, SegmentTable
 
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.gz", ".osm.bz2", ".osm.xml")
 _GEOD = Geod(ellps="WGS84")
+
+GREEN_TAGS: tuple[tuple[str, str], ...] = (
+    *(("leisure", v) for v in ("park", "garden", "nature_reserve")),
+    *(
+        ("landuse", v)
+        for v in ("forest", "grass", "meadow", "recreation_ground", "village_green", "cemetery")
+    ),
+    *(("natural", v) for v in ("wood", "scrub", "grassland", "heath")),
+)
+"""Tags (key, value) of the areas counted as green space."""
 
 
 def is_osm_file(path: Path) -> bool:
@@ -47,37 +64,83 @@ class _Way:
         self.rule, self.tags_highway, self.name = rule, highway, name
 
 
+class _FileContents:
+    __slots__ = ("green_wkb", "major_lines", "ways")
+
+    def __init__(self) -> None:
+        self.ways: list[_Way] = []
+        self.green_wkb: dict[int, str] = {}  # hex WKB by area id
+        self.major_lines: dict[int, FloatArray] = {}  # by way id, (k, 2) lon/lat
+
+
 def read_osm(paths: Sequence[str | Path], profile: BicycleProfile) -> SegmentTable:
     """Read one or more OSM files (ways seen twice, as in overlapping extracts, are kept once)."""
     ways: dict[int, _Way] = {}
+    green: dict[int, str] = {}
+    majors: dict[int, FloatArray] = {}
     for path in paths:
-        for way in _read_ways(Path(path), profile):
+        got = _read_file(Path(path), profile)
+        for way in got.ways:
             ways.setdefault(way.osm_id, way)
+        green.update(got.green_wkb)
+        majors.update(got.major_lines)
     if not ways:
         raise EmptyNetworkError(f"no way in {', '.join(map(str, paths))} is usable by bicycle")
     table = _split_at_junctions(list(ways.values()))
-    table.meta.update({"source": "osm", "files": [Path(p).name for p in paths], "ways": len(ways)})
+    table.green_areas = shapely.from_wkb(list(green.values()), on_invalid="ignore")
+    table.green_areas = table.green_areas[~shapely.is_missing(table.green_areas)]
+    if majors:
+        xy = list(majors.values())
+        table.major_road_lines = shapely.linestrings(
+            np.concatenate(xy), indices=np.repeat(np.arange(len(xy)), [len(a) for a in xy])
+        )
+    table.meta.update(
+        {
+            "source": "osm",
+            "files": [Path(p).name for p in paths],
+            "ways": len(ways),
+            "green_areas": len(table.green_areas),
+            "major_roads_not_ridden": len(majors),
+        }
+    )
     return table
 
 
-def _read_ways(path: Path, profile: BicycleProfile) -> Iterable[_Way]:
+def _read_file(path: Path, profile: BicycleProfile) -> _FileContents:
     if not path.is_file():
         raise SourceError(f"no such file: {path}")
     if not is_osm_file(path):
         raise SourceError(f"{path}: not an OpenStreetMap file (expected one of {OSM_SUFFIXES})")
+    green = set(GREEN_TAGS)
+    wkb = osmium.geom.WKBFactory()
     try:
         fp = (
-            osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+            osmium.FileProcessor(str(path))
             .with_locations()
-            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-            .with_filter(osmium.filter.KeyFilter("highway"))
+            .with_areas(osmium.filter.TagFilter(*GREEN_TAGS))
+            .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY | osmium.osm.AREA))
+            .with_filter(osmium.filter.KeyFilter("highway", *sorted({k for k, _ in GREEN_TAGS})))
         )
-        out: list[_Way] = []
+        out = _FileContents()
         missing = 0
         for obj in fp:
+            if isinstance(obj, osmium.osm.Area):
+                if any((t.k, t.v) in green for t in obj.tags):
+                    try:
+                        out.green_wkb[obj.id] = wkb.create_multipolygon(obj)
+                    except RuntimeError:  # an area with no complete ring: not green space
+                        continue
+                continue
             w = typing.cast("osmium.osm.Way", obj)  # the entity filter lets only ways through
             tags = {t.k: t.v for t in w.tags}
+            if "highway" not in tags:
+                continue
             rule = profile.classify(tags)
+            if rule is None and tags["highway"] in MAJOR_HIGHWAYS:
+                xy = [(n.lon, n.lat) for n in w.nodes if n.location.valid()]
+                if len(xy) >= 2:
+                    out.major_lines[w.id] = np.asarray(xy, dtype=np.float64)
+                continue
             if rule is None or len(w.nodes) < 2:
                 continue
             refs, lons, lats = [], [], []
@@ -89,7 +152,7 @@ def _read_ways(path: Path, profile: BicycleProfile) -> Iterable[_Way]:
                 lons.append(n.location.lon)
                 lats.append(n.location.lat)
             if len(refs) >= 2:
-                out.append(
+                out.ways.append(
                     _Way(w.id, refs, lons, lats, rule, tags["highway"], tags.get("name", ""))
                 )
     except RuntimeError as exc:  # libosmium reports corrupt or unreadable input this way

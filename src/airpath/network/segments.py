@@ -25,6 +25,8 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Int8Array = npt.NDArray[np.int8]
 StrArray = npt.NDArray[np.object_]
+GeomArray = npt.NDArray[np.object_]
+"""An array of shapely geometries."""
 
 POLLUTANTS: tuple[str, ...] = ("no2", "pm10", "pm25")
 """Pollutants with per-edge priors, in the order used by every per-edge field array."""
@@ -49,6 +51,10 @@ class SegmentTable:
     profile gives; walking edges use the profile's walking speed instead.
     ``priors`` maps each pollutant of :data:`POLLUTANTS` to annual-mean µg/m³ per segment,
     NaN where the source has none (the builder fills those from the placeholder prior).
+    ``green_areas`` (shapely polygons) and ``major_road_lines`` (shapely lines of major
+    roads the profile does not ride, such as motorways), both WGS84 lon/lat, are the
+    surroundings the OSM prior reads (:func:`airpath.network.priors.lur_prior`); empty
+    for other sources. They are inputs to the build, not written to the network.
     """
 
     node_lon: FloatArray
@@ -69,6 +75,8 @@ class SegmentTable:
     geom_lonlat: FloatArray
     priors: dict[str, FloatArray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    green_areas: GeomArray = field(default_factory=lambda: np.empty(0, dtype=object))
+    major_road_lines: GeomArray = field(default_factory=lambda: np.empty(0, dtype=object))
 
     @property
     def n_nodes(self) -> int:
