@@ -89,8 +89,9 @@ def render(report: dict[str, Any], command: str) -> str:
         )
     inc = report["incident_detection"]
     lines.append(
-        f"| incidents detected within 2 batches | {inc['within_two_batches']} of "
-        f"{inc['n_incidents']} ({inc['n_observed']} seen by any sensor) | all seen | "
+        f"| incidents seen by a sensor and detected within 2 batches | "
+        f"{inc['within_two_batches']} of {inc['n_observed']} seen ({inc['n_incidents']} in all; "
+        f"max latency {inc['max_latency_batches']} batches) | ≤ 2 batches | "
         f"{_verdict(t['incident_latency']['met'])} |"
     )
     for prof, share in t["share_realised"]["achieved"].items():
