@@ -25,9 +25,10 @@ A = (60.1780, 24.9370)
 B = (60.1655, 24.9520)
 
 
-@pytest.fixture(scope="module")
-def router(helsinki):
-    return Router(helsinki)
+@pytest.fixture(scope="module", params=["small", "large"])
+def router(helsinki, request):
+    """Both CCH bindings (see routing/cch_large.py) answer every router test."""
+    return Router(helsinki, engine=request.param)
 
 
 def _pairs(network, k, seed=3):
@@ -201,10 +202,11 @@ def test_apply_field_changes_routes_and_rejects_bad_fields(helsinki):
     assert router.route(A, B, "least_exposure").field_version == "dirty"  # kept serving
 
 
-def test_queries_never_see_a_mix_of_fields(helsinki):
+@pytest.mark.parametrize("engine", ["small", "large"])
+def test_queries_never_see_a_mix_of_fields(helsinki, engine):
     """Two fields whose doses differ by a known factor: every answer must be entirely
     one or the other, while a thread keeps swapping them."""
-    router = Router(helsinki)
+    router = Router(helsinki, engine=engine)
     one = _field(helsinki, [1.0], "one")
     two = _field(helsinki, [3.0], "two")
     router.apply_field(one)
@@ -257,8 +259,9 @@ def test_time_dependent_uses_the_forecast_at_the_time_of_passage(helsinki):
     assert c[-1] > c[0]
 
 
-def test_background_customisation_keeps_answers_consistent(helsinki):
-    router = Router(helsinki)
+@pytest.mark.parametrize("engine", ["small", "large"])
+def test_background_customisation_keeps_answers_consistent(helsinki, engine):
+    router = Router(helsinki, engine=engine)
     router.apply_field(_field(helsinki, [2.0], "bg"), background=True)
     assert router.route(A, B, "balanced", balance=0.3).field_version == "bg"  # flexible: new
     router.wait_customised(30)
@@ -316,3 +319,16 @@ def test_points_on_junctions_route_node_to_node_exactly(router, helsinki):
         assert res.best.distance_m == pytest.approx(dist[i, t], rel=1e-9, abs=1e-6)
         checked += 1
     assert checked >= 15
+
+
+def test_unknown_engine(helsinki):
+    with pytest.raises(ProfileError, match="engine"):
+        Router(helsinki, engine="fast")
+
+
+def test_engine_choice(helsinki):
+    from airpath.routing.cch_large import LargeCCHEngine
+    from airpath.routing.engines import CCHEngine
+
+    assert isinstance(Router(helsinki, engine="large").engine, LargeCCHEngine)
+    assert isinstance(Router(helsinki).engine, CCHEngine)  # small network: auto picks it

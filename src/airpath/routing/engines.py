@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +45,21 @@ def weight_scale(w: npt.NDArray[np.float64], hop_bound: int) -> float:
     two nodes, see :func:`airpath.network.build._hop_bound`)."""
     top = float(w.max()) if len(w) else 1.0
     return (INF_WEIGHT - 1) / ((hop_bound + 2) * max(top, 1e-9))
+
+
+class Metric(Protocol):
+    """A customised hierarchy for one profile's weights (either binding)."""
+
+    scale: float
+    slot: str
+
+    def query(
+        self, sources: list[Endpoint], targets: list[Endpoint]
+    ) -> tuple[int | None, list[int], list[int]]: ...
+
+
+class Engine(Protocol):
+    def customise(self, w: npt.NDArray[np.float64], slot: str = "") -> Metric: ...
 
 
 # RoutingKit query objects hold search state and must be used and dropped on the thread

@@ -24,7 +24,8 @@ from airpath.errors import FieldError, NoRouteError, ProfileError, SameEndpoints
 from airpath.network.store import Network
 from airpath.routing import profiles as pf
 from airpath.routing.alternatives import find_alternatives, label_against
-from airpath.routing.engines import CCHEngine, CCHMetric, Endpoint, flexible, path_from_cch
+from airpath.routing.cch_large import LARGE_NETWORK_EDGES, LargeCCHEngine
+from airpath.routing.engines import CCHEngine, Endpoint, Engine, Metric, flexible, path_from_cch
 from airpath.routing.field import PollutionField
 from airpath.routing.result import Piece, Route, RouteResult, assemble
 from airpath.routing.search import detour_limited, time_dependent_route
@@ -39,7 +40,7 @@ JUNCTION_M = 0.01  # a snapped point this close to a junction is at the junction
 class _State:
     field: PollutionField
     weights: dict[str, FloatArray]  # the preset profiles' weights
-    metrics: dict[str, CCHMetric]  # filled once customised (maybe on a worker thread)
+    metrics: dict[str, Metric]  # filled once customised (maybe on a worker thread)
     preset: tuple[str, ...]  # the keys served by a CCH metric
 
 
@@ -72,13 +73,19 @@ class Router:
         max_snap_m: float = 500.0,
         field: PollutionField | None = None,
         preset_pollutants: Sequence[str] = ("no2",),
+        engine: str = "auto",
     ) -> None:
+        """``engine``: "auto" (by network size), "small" or "large" (see cch_large)."""
+        if engine not in ("auto", "small", "large"):
+            raise ProfileError(f"engine must be auto, small or large, got {engine!r}")
         self.network = network
         self.snapper = Snapper(network, max_snap_m)
-        self.engine = CCHEngine(network)
+        large = engine == "large" or (engine == "auto" and network.n_edges >= LARGE_NETWORK_EDGES)
+        # Large networks: a binding that customises without holding the GIL (cch_large).
+        self.engine: Engine = LargeCCHEngine(network) if large else CCHEngine(network)
         self._preset_pollutants = tuple(preset_pollutants)
         self._static: dict[str, FloatArray] = {}
-        self._static_metrics: dict[str, CCHMetric] = {}
+        self._static_metrics: dict[str, Metric] = {}
         for name in ("shortest", "fastest", "comfort"):
             w = pf.static_weights(network, name)
             self._static[name] = w
@@ -349,7 +356,7 @@ class _Query:
         metric = self.state.metrics.get(spec.key)
         return self.finish(spec, *self.best_path(w, metric), detail=detail)
 
-    def best_path(self, w: FloatArray, metric: CCHMetric | None) -> tuple[list[Piece], str]:
+    def best_path(self, w: FloatArray, metric: Metric | None) -> tuple[list[Piece], str]:
         src, tgt, direct = self.endpoints(w)
         cost, pieces, engine = float("inf"), [], "flexible"
         if src and tgt:
