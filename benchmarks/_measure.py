@@ -216,7 +216,15 @@ def cch_query(router: Router, profile: str) -> Callable[[int, int, int], Any]:
 
 def raw_cch(router: Router, profile: str, *, paths: bool) -> Callable[[int, int, int], Any]:
     """RoutingKit's own query through the binding, without airpath's wrapper."""
-    q = routingkit_cch.CCHQuery(router._state.metrics[preset_key(router, profile)]._metric)
+    raw = router._state.metrics[preset_key(router, profile)]._metric
+    if not isinstance(raw, routingkit_cch.CCHMetric):  # large networks: pyroutingkit
+
+        def run_large(_i: int, s: int, t: int) -> Any:
+            dist, nodes, arcs = raw.query(s, t)
+            return (dist, nodes, arcs) if paths else dist
+
+        return run_large
+    q = routingkit_cch.CCHQuery(raw)
 
     def run(_i: int, s: int, t: int) -> Any:
         res = q.run(s, t)

@@ -23,8 +23,12 @@ IGRAPH_RATIO = 20.0
 
 SERIES_LABELS = {
     "cch": ("CCH engine", "`CCHMetric.query`, node → node (path included)"),
-    "rk_run": ("RoutingKit alone", "`CCHQuery.run(s, t)` through the binding, distance only"),
-    "rk_paths": ("RoutingKit alone", "`CCHQuery.run(s, t)` + node and arc path"),
+    "rk_run": (
+        "RoutingKit alone",
+        "the binding's own query (`CCHQuery.run`; pyroutingkit `query` on large "
+        "networks), distance only",
+    ),
+    "rk_paths": ("RoutingKit alone", "the binding's own query + node and arc path"),
     "route": ("`Router.route()`", "snap, solve, assemble legs/steps, compare with shortest"),
     "weights": ("per-request weights", "`profiles.weights` for a random α (whole network)"),
     "flexible": ("numba flexible", "`engines.flexible`, node → node, weights given"),

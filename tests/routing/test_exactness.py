@@ -156,3 +156,34 @@ def test_time_dependent_equals_static_when_field_is_constant(seed, n):
     want = _scipy_multi(n, tail, head, c * inhaled, [int(s)], [0.0], [int(t)], [0.0])
     assert cost == pytest.approx(want, rel=1e-12, abs=1e-9)
     assert (idx >= 0) == np.isfinite(want)
+
+
+@pytest.mark.parametrize("engine_name", ["small", "large"])
+def test_both_cch_bindings_match_scipy_on_a_real_network(helsinki, engine_name):
+    """Node-to-node and weighted multi-source queries of both engines against scipy."""
+    from airpath.routing.cch_large import LargeCCHEngine
+    from airpath.routing.engines import CCHEngine, Endpoint
+
+    engine = LargeCCHEngine(helsinki) if engine_name == "large" else CCHEngine(helsinki)
+    w = np.asarray(helsinki.edge_length_m, dtype=np.float64)
+    metric = engine.customise(w, "shortest")
+    tail, head = np.asarray(helsinki.edge_tail), np.asarray(helsinki.edge_head)
+    iw = np.floor(w * metric.scale)
+    full = dijkstra(_min_csr(helsinki.n_nodes, tail, head, iw), indices=np.arange(40))
+    rng = np.random.default_rng(8)
+    piece = (0, 0.0, 0.0)
+    for s in range(40):
+        t, t2 = (int(x) for x in rng.integers(0, helsinki.n_nodes, 2))
+        dist, _ends, arcs = metric.query([Endpoint(s, 0.0, piece)], [Endpoint(t, 0.0, piece)])
+        assert dist == round(full[s, t])
+        assert iw[arcs].sum() == dist
+        # Two weighted targets: the best of the two, costs included.
+        extra = rng.uniform(0, 500, 2)
+        dist2, _ends, _arcs = metric.query(
+            [Endpoint(s, 0.0, piece)],
+            [Endpoint(t, float(extra[0]), piece), Endpoint(t2, float(extra[1]), piece)],
+        )
+        want = min(
+            full[s, t] + int(extra[0] * metric.scale), full[s, t2] + int(extra[1] * metric.scale)
+        )
+        assert dist2 == round(want)

@@ -58,6 +58,14 @@ class LargeCCHMetric:
         s_cost = np.array([int(ep.cost * self.scale) for ep in sources], dtype=np.int64)
         t_cost = np.array([int(ep.cost * self.scale) for ep in targets], dtype=np.int64)
         with self._lock:
+            if len(sources) == 1 and len(targets) == 1:  # one search, no distance table
+                dist, nodes, arcs = self._metric.query(int(s_nodes[0]), int(t_nodes[0]))
+                if dist >= pyroutingkit.INF_WEIGHT:
+                    return None, [], []
+                ends = (
+                    [int(self._tail[arcs[0]]), int(self._head[arcs[-1]])] if arcs else list(nodes)
+                )
+                return int(dist + s_cost[0] + t_cost[0]), ends, list(arcs)
             table = self._metric.distances_many_to_many(s_nodes, t_nodes).astype(np.int64)
             reachable = table < pyroutingkit.INF_WEIGHT
             if not reachable.any():
