@@ -7,11 +7,11 @@ import pytest
 import routingkit_cch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from airpath.routing import kernels
 from airpath.routing.engines import INF_WEIGHT, weight_scale
+from oracles import min_csr
 
 
 def _random_graph(seed: int, n: int, m: int, integer: bool):
@@ -29,25 +29,13 @@ def _random_graph(seed: int, n: int, m: int, integer: bool):
     return tail, head, w, indptr, rev_edge, rev_indptr
 
 
-def _min_csr(n, tail, head, w):
-    """A scipy matrix keeping the cheapest of parallel edges (csr_matrix would add them);
-    1e-300 keeps zero-weight edges, which scipy would otherwise drop."""
-    best: dict[tuple[int, int], float] = {}
-    for a, b, c in zip(tail.tolist(), head.tolist(), np.asarray(w).tolist(), strict=True):
-        best[(a, b)] = min(best.get((a, b), np.inf), c)
-    if not best:
-        return csr_matrix((n, n))
-    rows, cols, vals = zip(*[(a, b, c + 1e-300) for (a, b), c in best.items()], strict=True)
-    return csr_matrix((vals, (rows, cols)), shape=(n, n))
-
-
 def _scipy_multi(n, tail, head, w, sources, s_cost, targets, t_cost):
     """Textbook oracle: a super source and super sink around the graph."""
     src, dst = n, n + 1
     t2 = np.concatenate([tail, np.full(len(sources), src), np.asarray(targets)])
     h2 = np.concatenate([head, np.asarray(sources), np.full(len(targets), dst)])
     w2 = np.concatenate([w, s_cost, t_cost])
-    return float(dijkstra(_min_csr(n + 2, t2, h2, w2), indices=src)[dst])
+    return float(dijkstra(min_csr(n + 2, t2, h2, w2), indices=src)[dst])
 
 
 @settings(max_examples=150, deadline=None)
@@ -100,7 +88,7 @@ def test_cch_matches_scipy(seed, n, density):
     cch = routingkit_cch.CCH(order, tail.tolist(), head.tolist(), False)
     metric = routingkit_cch.CCHMetric(cch, w.astype(np.uint32))
     query = routingkit_cch.CCHQuery(metric)
-    full = dijkstra(_min_csr(n, tail, head, w))
+    full = dijkstra(min_csr(n, tail, head, w))
     for s, t in rng.integers(0, n, (10, 2)):
         res = query.run(int(s), int(t))
         got, arcs = res.distance, list(res.arc_path)
@@ -169,7 +157,7 @@ def test_both_cch_bindings_match_scipy_on_a_real_network(helsinki, engine_name):
     metric = engine.customise(w, "shortest")
     tail, head = np.asarray(helsinki.edge_tail), np.asarray(helsinki.edge_head)
     iw = np.floor(w * metric.scale)
-    full = dijkstra(_min_csr(helsinki.n_nodes, tail, head, iw), indices=np.arange(40))
+    full = dijkstra(min_csr(helsinki.n_nodes, tail, head, iw), indices=np.arange(40))
     rng = np.random.default_rng(8)
     piece = (0, 0.0, 0.0)
     for s in range(40):

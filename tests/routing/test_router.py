@@ -7,7 +7,6 @@ import threading
 
 import numpy as np
 import pytest
-from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from airpath import (
@@ -20,6 +19,7 @@ from airpath import (
     SameEndpointsError,
 )
 from airpath.routing import profiles as pf
+from oracles import min_csr
 
 A = (60.1780, 24.9370)
 B = (60.1655, 24.9520)
@@ -46,13 +46,7 @@ def _pairs(network, k, seed=3):
 def _oracle(network, w, route):
     """scipy's Dijkstra between the first and last full edges' nodes, plus the partial
     pieces the route itself starts and ends with: no shorter connection may exist."""
-    n = network.n_nodes
-    tail, head = np.asarray(network.edge_tail), np.asarray(network.edge_head)
-    order = np.lexsort((w, head, tail))  # cheapest parallel edge first; csr would add them
-    tail, head, wo = tail[order], head[order], w[order]
-    first = np.ones(len(tail), bool)
-    first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
-    g = csr_matrix((wo[first] + 1e-300, (tail[first], head[first])), shape=(n, n))
+    g = min_csr(network.n_nodes, network.edge_tail, network.edge_head, w)
     legs = route.legs
     first, last = legs[0], legs[-1]
     start = network.edge_head[first.edge_id]
@@ -298,12 +292,7 @@ def test_points_on_junctions_route_node_to_node_exactly(router, helsinki):
     segment it snapped to (regression: one-way segments forced detours)."""
     n = helsinki.n_nodes
     w = np.asarray(helsinki.edge_length_m, dtype=float)
-    tail, head = np.asarray(helsinki.edge_tail), np.asarray(helsinki.edge_head)
-    order = np.lexsort((w, head, tail))
-    tail, head, wo = tail[order], head[order], w[order]
-    first = np.ones(len(tail), bool)
-    first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
-    g = csr_matrix((wo[first] + 1e-300, (tail[first], head[first])), shape=(n, n))
+    g = min_csr(n, helsinki.edge_tail, helsinki.edge_head, w)
     lat, lon = np.asarray(helsinki.node_lat), np.asarray(helsinki.node_lon)
     rng = np.random.default_rng(5)
     sources = rng.integers(0, n, 60)

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pyroutingkit
 
 from airpath.network.store import Network
-from airpath.routing.engines import Endpoint, weight_scale
+from airpath.routing.engines import Endpoint, integer_weights, path_ends
 
 LARGE_NETWORK_EDGES = 200_000
 
@@ -40,8 +40,7 @@ class LargeCCHMetric:
         head: npt.NDArray[np.int32],
     ) -> None:
         self.slot = slot
-        self.scale = weight_scale(w, hop_bound)
-        self.int_weights = np.floor(w * self.scale).astype(np.uint32)
+        self.scale, self.int_weights = integer_weights(w, hop_bound)
         self._tail, self._head = tail, head
         self._metric = pyroutingkit.CCHMetric(topology)
         self._metric.customize(self.int_weights)  # releases the GIL while it works
@@ -62,21 +61,19 @@ class LargeCCHMetric:
                 dist, nodes, arcs = self._metric.query(int(s_nodes[0]), int(t_nodes[0]))
                 if dist >= pyroutingkit.INF_WEIGHT:
                     return None, [], []
-                ends = (
-                    [int(self._tail[arcs[0]]), int(self._head[arcs[-1]])] if arcs else list(nodes)
+                best = int(dist + s_cost[0] + t_cost[0])
+            else:
+                table = self._metric.distances_many_to_many(s_nodes, t_nodes).astype(np.int64)
+                reachable = table < pyroutingkit.INF_WEIGHT
+                if not reachable.any():
+                    return None, [], []
+                total = np.where(
+                    reachable, s_cost[:, None] + table + t_cost[None, :], np.iinfo(np.int64).max
                 )
-                return int(dist + s_cost[0] + t_cost[0]), ends, list(arcs)
-            table = self._metric.distances_many_to_many(s_nodes, t_nodes).astype(np.int64)
-            reachable = table < pyroutingkit.INF_WEIGHT
-            if not reachable.any():
-                return None, [], []
-            total = np.where(
-                reachable, s_cost[:, None] + table + t_cost[None, :], np.iinfo(np.int64).max
-            )
-            i, j = np.unravel_index(int(np.argmin(total)), total.shape)
-            _dist, nodes, arcs = self._metric.query(int(s_nodes[i]), int(t_nodes[j]))
-        ends = [int(self._tail[arcs[0]]), int(self._head[arcs[-1]])] if arcs else list(nodes)
-        return int(total[i, j]), ends, list(arcs)
+                i, j = np.unravel_index(int(np.argmin(total)), total.shape)
+                best = int(total[i, j])
+                _dist, nodes, arcs = self._metric.query(int(s_nodes[i]), int(t_nodes[j]))
+        return best, path_ends(self._tail, self._head, arcs) or list(nodes), list(arcs)
 
 
 class LargeCCHEngine:

@@ -62,6 +62,21 @@ class Engine(Protocol):
     def customise(self, w: npt.NDArray[np.float64], slot: str = "") -> Metric: ...
 
 
+def integer_weights(
+    w: npt.NDArray[np.float64], hop_bound: int
+) -> tuple[float, npt.NDArray[np.uint32]]:
+    """``(scale, floor(w × scale))``: the integer weights either RoutingKit binding takes."""
+    scale = weight_scale(w, hop_bound)
+    return scale, np.floor(w * scale).astype(np.uint32)
+
+
+def path_ends(
+    tail: npt.NDArray[np.int32], head: npt.NDArray[np.int32], arcs: list[int]
+) -> list[int]:
+    """``[first node, last node]`` of a non-empty arc path (``[]`` for an empty one)."""
+    return [int(tail[arcs[0]]), int(head[arcs[-1]])] if arcs else []
+
+
 # RoutingKit query objects hold search state and must be used and dropped on the thread
 # that made them (the binding refuses otherwise), so each thread keeps its own, per slot
 # (profile key), and replaces it on that thread when the slot's metric changes.
@@ -83,8 +98,7 @@ class CCHMetric:
     ) -> None:
         self.slot = slot
         self._tail, self._head = tail, head  # the network's edge ends, for path end nodes
-        self.scale = weight_scale(w, hop_bound)
-        self.int_weights = np.floor(w * self.scale).astype(np.uint32)
+        self.scale, self.int_weights = integer_weights(w, hop_bound)
         # The binding takes any sequence of ints; a uint32 array avoids a million-item list.
         self._metric = routingkit_cch.CCHMetric(cch, self.int_weights)  # type: ignore[arg-type]
 
@@ -112,10 +126,7 @@ class CCHMetric:
         )
         dist = res.distance
         arcs: list[int] = res.arc_path if dist is not None else []
-        if arcs:
-            ends = [int(self._tail[arcs[0]]), int(self._head[arcs[-1]])]
-        else:
-            ends = list(res.node_path)
+        ends = path_ends(self._tail, self._head, arcs) or list(res.node_path)
         del res  # RoutingKit wants the result dropped before the next run
         return dist, ends, arcs
 

@@ -17,7 +17,6 @@ import numpy as np
 from airpath.errors import NoRouteError
 from airpath.routing import kernels
 from airpath.routing import profiles as pf
-from airpath.routing.engines import flexible
 from airpath.routing.result import Piece
 
 if TYPE_CHECKING:
@@ -92,14 +91,7 @@ def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> li
     base = q.router._weights(q.state, spec)
 
     def solve(lam: float) -> tuple[float, float, list[Piece]]:
-        w = base + lam * length
-        src, tgt, direct = q.endpoints(w)
-        cost, pieces = flexible(net, w, src, tgt) if src and tgt else (np.inf, [])
-        for c, piece in direct:
-            if c <= cost:
-                cost, pieces = c, [piece]
-        if not pieces:
-            raise NoRouteError("no rideable connection between origin and destination")
+        pieces, _engine = q.best_path(base + lam * length, None)  # numba, per-request weights
         dist = sum((b - a) * length[e] for e, a, b in pieces)
         value = sum((b - a) * base[e] for e, a, b in pieces)
         return float(dist), float(value), pieces
