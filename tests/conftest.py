@@ -12,15 +12,6 @@ from airpath.network.store import Network, load_network
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))  # scenario helpers live beside the tests
-SHARED_DATA = TESTS.parent.parent / "shared" / "data"
-
-
-def shared_data(*parts: str) -> Path:
-    """A path under ../shared/data, or skip the test when the folder is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs the shared data set at {path} (not present on this machine)")
-    return path
 
 
 @pytest.fixture(scope="session")

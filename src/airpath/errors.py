@@ -15,9 +15,13 @@
     │   ├── UnitError                 unknown unit, or ppb given for particulate matter
     │   ├── ReadingSchemaError        a readings table missing columns of READING_SCHEMA
     │   ├── SimulationError           bad simulator input (duration, start, station file)
-    │   └── ObservationError          an observation batch with mismatched or invalid columns
+    │   ├── ObservationError          an observation batch with mismatched or invalid columns
+    │   ├── SnapshotError             a field snapshot that is corrupt or for another network
+    │   └── PipelineConfigError       a bad streaming/training job setting or path
     ├── NoRouteError                  no rideable connection between two points
-    └── NetworkFormatError            an on-disk network that is missing, partial or too new
+    ├── NetworkFormatError            an on-disk network that is missing, partial or too new
+    └── FieldStoreError               the field store has no snapshot yet
+        └── StoreUnavailableError     the field store (e.g. Redis) cannot be reached
 
 The CLI turns any :class:`AirpathError` into one line on stderr and a non-zero exit.
 """
@@ -87,3 +91,19 @@ class SimulationError(InputError):
 
 class ObservationError(InputError):
     """An observation batch with mismatched columns or invalid values."""
+
+
+class SnapshotError(InputError):
+    """A field snapshot that is corrupt, truncated or made for another network."""
+
+
+class PipelineConfigError(InputError):
+    """A bad setting or path for the streaming or training job."""
+
+
+class FieldStoreError(AirpathError):
+    """The field store holds no snapshot (yet), or cannot serve the one asked for."""
+
+
+class StoreUnavailableError(FieldStoreError):
+    """The field store's backend (e.g. a Redis server) cannot be reached."""

@@ -11,7 +11,7 @@ import pytest
 
 from airpath.air.beijing import evaluate_beijing, forecast_next_hour, read_station_csv
 from airpath.errors import SourceError
-from conftest import shared_data
+from shared import shared_data
 
 COLUMNS = ["No", "year", "month", "day", "hour", "PM2.5", "PM10", "SO2", "NO2", "CO", "O3",
            "TEMP", "PRES", "DEWP", "RAIN", "wd", "WSPM", "station"]  # fmt: skip

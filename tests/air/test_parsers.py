@@ -13,7 +13,7 @@ from airpath.air.frames import readings_to_frame, validate_frame
 from airpath.air.parsers import parse_barcelona_realtime, parse_csv, parse_jsonl, write_jsonl
 from airpath.air.readings import Rejected, RejectReason, validate
 from airpath.air.schema import Pollutant, Reading, SensorKind, Unit
-from conftest import shared_data
+from shared import shared_data
 
 NOW = dt.datetime(2024, 4, 21, 18, 0, tzinfo=dt.UTC)
 LINE = (

@@ -13,7 +13,7 @@ from airpath import NetworkFormatError, load_network
 from airpath.errors import EmptyNetworkError, SourceError
 from airpath.network.profile import load_profile
 from airpath.network.sources import build_from_sources
-from conftest import shared_data
+from shared import shared_data
 
 
 def test_helsinki_network_is_complete(helsinki, helsinki_dir):

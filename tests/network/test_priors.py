@@ -24,7 +24,7 @@ from airpath.network.priors import (
 )
 from airpath.network.profile import load_profile
 from airpath.network.segments import INFRA_CLASSES, MODE_RIDE, POLLUTANTS, SegmentTable
-from conftest import shared_data
+from shared import shared_data
 
 LON0, LAT0 = 24.94, 60.17
 M_PER_DEG_LAT = 6_371_008.8 * math.pi / 180.0

@@ -18,7 +18,7 @@ from airpath.sensors.clock import FakeClock, parse_duration_s
 from airpath.sensors.output import read_truth, run_simulation
 from airpath.sensors.simulator import CitySimulator, SimulationConfig
 from airpath.sensors.stations import read_stations
-from conftest import shared_data
+from shared import shared_data
 
 START = dt.datetime(2026, 5, 1, 7, 0, tzinfo=dt.UTC)
 
