@@ -27,6 +27,7 @@ from airpath.errors import CoordinateError, ReadingSchemaError, UnitError
 
 NOW = dt.datetime(2024, 4, 21, 18, 0, tzinfo=dt.UTC)
 BCN = (2.05, 41.32, 2.23, 41.47)  # lon0, lat0, lon1, lat1
+WATERMARK = NOW - dt.timedelta(minutes=30)
 
 
 def good(**changes: Any) -> dict[str, Any]:
@@ -106,6 +107,7 @@ BAD: dict[RejectReason, dict[str, Any]] = {
     RejectReason.STALE_TIMESTAMP: good(time="2024-04-20T17:59:00+00:00"),
     RejectReason.OUTSIDE_AREA: good(lat=41.6),
     RejectReason.OUT_OF_RANGE: good(value=1100.0),  # 1100 ppb ≈ 2104 µg/m³ NO2
+    RejectReason.LATE: good(time="2024-04-21T17:00:00+00:00"),  # before WATERMARK
     RejectReason.DUPLICATE: good(),  # follows a first copy of good()
 }
 
@@ -117,7 +119,7 @@ def test_every_reason_has_a_bad_record() -> None:
 @pytest.mark.parametrize("reason", list(RejectReason))
 def test_each_reason(reason: RejectReason) -> None:
     batch = [good(), BAD[reason]] if reason is RejectReason.DUPLICATE else [BAD[reason]]
-    result = validate(batch, now=NOW, area=BCN)
+    result = validate(batch, now=NOW, area=BCN, watermark=WATERMARK)
     assert [r.reason for r in result.rejected] == [reason]
     assert result.counts == {reason: 1}
     assert result.rejected[0].message
@@ -204,8 +206,9 @@ def test_rows_in_equals_valid_plus_rejected(batch: list[Any]) -> None:
 @settings(max_examples=40, deadline=None)
 def test_record_and_frame_versions_agree(batch: list[Reading]) -> None:
     seen_a, seen_b = RecentKeys(), RecentKeys()
-    by_record = validate(batch, now=NOW, area=BCN, seen=seen_a)
-    valid, rejected = validate_frame(readings_to_frame(batch), now=NOW, area=BCN, seen=seen_b)
+    kw: dict[str, Any] = {"now": NOW, "area": BCN, "watermark": WATERMARK}
+    by_record = validate(batch, seen=seen_a, **kw)
+    valid, rejected = validate_frame(readings_to_frame(batch), seen=seen_b, **kw)
     assert len(valid) + len(rejected) == len(batch)
     assert list(rejected["reason"]) == [r.reason.value for r in by_record.rejected]
     assert list(rejected["payload"]) == [r.payload for r in by_record.rejected]

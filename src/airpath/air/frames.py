@@ -34,6 +34,7 @@ from airpath.air.rules import (
     lookup_unit,
     message_for,
     payload_json,
+    time_ms,
 )
 from airpath.air.schema import READING_SCHEMA, Pollutant, Reading, SensorKind, Unit
 from airpath.air.units import (
@@ -100,6 +101,7 @@ def validate_frame(
     seen: RecentKeys | None = None,
     temperature_c: float = REFERENCE_TEMPERATURE_C,
     pressure_hpa: float = REFERENCE_PRESSURE_HPA,
+    watermark: dt.datetime | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(valid, rejected)`` rows of a reading table; every input row lands in one of them.
 
@@ -181,6 +183,8 @@ def validate_frame(
         high = np.array([BOUNDS_UGM3[p][1] if p else np.nan for p in pollutant])
         in_range = (value_ugm3 >= low) & (value_ugm3 <= high)
         reject(~in_range, RejectReason.OUT_OF_RANGE)
+        if watermark is not None:
+            reject(t_ms < time_ms(watermark), RejectReason.LATE)
 
     batch_keys: set[Key] = set()
     duplicate = np.zeros(n, dtype=bool)

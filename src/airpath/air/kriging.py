@@ -41,12 +41,11 @@ from airpath.air.estimate import (
     EdgeSmoother,
     EdgeSpace,
     FieldEstimate,
-    PollutantEstimate,
     Snapshot,
-    lognormal_std,
 )
 from airpath.air.forecast import LevelForecaster
 from airpath.air.observations import FloatArray, ObservationBatch, epoch_s
+from airpath.air.plan import FieldPlan, PollutantPlan
 
 SQRT3 = math.sqrt(3.0)
 
@@ -151,53 +150,53 @@ class ResidualKriging:
         self.n_batches += 1
 
     def predict(self, t: dt.datetime, horizons_min: Sequence[float]) -> FieldEstimate:
+        return self.plan(t, horizons_min).estimate(self.space)
+
+    def plan(self, t: dt.datetime, horizons_min: Sequence[float]) -> FieldPlan:
+        """What :meth:`predict` needs beyond the network, to evaluate on any edges."""
         t_s = epoch_s(t)
         prm = self.params
         out = {}
+        empty = np.zeros(0)
         for p in self.space.pollutants:
-            prior = self.space.prior_ugm3[p]
             snap = self.smoother.snapshot(p, t_s, prm.staleness_s)
             if len(snap.edges) == 0:
-                std = lognormal_std(prior, prm.prior_log_var)
-                out[p] = PollutantEstimate(
-                    np.tile(prior, (len(horizons_min), 1)),
-                    np.tile(std, (len(horizons_min), 1)),
-                    None,
-                    0,
-                )
+                out[p] = PollutantPlan(empty, empty, empty, empty, empty, empty, None, 0)
                 continue
-            sites_xy, site_of_edge = self.space.sites
-            post = self._posterior(snap, sites_xy)
-            post = _Posterior(
-                post.level,
-                post.level_var,
-                post.residual[site_of_edge],
-                post.residual_var[site_of_edge],
-            )
+            level_now, level_var_now = self._level(snap)
             fc = self.forecasters[p]
             skill = fc.rmse()
-            means, stds = [], []
+            levels, level_vars, decays = [], [], []
             for h in horizons_min:
-                level = fc.forecast(t_s, post.level, h)
                 rmse = skill.get(float(h), math.nan)
                 extra = (
                     rmse**2
                     if math.isfinite(rmse) and rmse > 0
                     else prm.level_sd**2 * (1.0 - math.exp(-2.0 * h / 240.0))
                 )
-                level_var = min(post.level_var + extra, prm.level_sd**2)
-                decay = math.exp(-h / prm.residual_decay_min)
-                resid_var = prm.residual_sd**2 - decay**2 * (prm.residual_sd**2 - post.residual_var)
-                log_var = level_var + resid_var
-                log_mean = -0.5 * prm.prior_log_var + level + decay * post.residual
-                mean = prior * np.exp(log_mean + 0.5 * log_var)
-                means.append(mean)
-                stds.append(lognormal_std(mean, log_var))
-            out[p] = PollutantEstimate(
-                np.stack(means), np.stack(stds), max(t_s - snap.newest_s, 0.0), len(snap.edges)
+                levels.append(fc.forecast(t_s, level_now, h))
+                level_vars.append(min(level_var_now + extra, prm.level_sd**2))
+                decays.append(math.exp(-h / prm.residual_decay_min))
+            out[p] = PollutantPlan(
+                self.space.xy_m[snap.edges],
+                snap.log_ratio + 0.5 * prm.prior_log_var - level_now,
+                prm.nugget_sd**2 / np.maximum(snap.weight, 1e-9),
+                np.asarray(levels),
+                np.asarray(level_vars),
+                np.asarray(decays),
+                max(t_s - snap.newest_s, 0.0),
+                len(snap.edges),
             )
-        version = f"{type(self).__name__}/{self.n_batches}"
-        return FieldEstimate(t, tuple(float(h) for h in horizons_min), version, out)
+        return FieldPlan(
+            t,
+            tuple(float(h) for h in horizons_min),
+            f"{type(self).__name__}/{self.n_batches}",
+            prm.prior_log_var,
+            prm.residual_sd,
+            prm.length_scale_m,
+            prm.n_neighbours,
+            out,
+        )
 
     def _level(self, snap: Snapshot) -> tuple[float, float]:
         prm = self.params

@@ -233,14 +233,18 @@ def validate(
     temperature_c: float = REFERENCE_TEMPERATURE_C,
     pressure_hpa: float = REFERENCE_PRESSURE_HPA,
     source: str = "",
+    watermark: dt.datetime | None = None,
 ) -> ValidationResult:
     """Split ``readings`` into valid ones (in µg/m³) and rejected ones with reasons.
 
     ``seen`` holds keys of earlier batches; the keys of this batch's valid readings are
     added to it, so passing the same ``RecentKeys`` each time catches replays.
     ppb is converted at ``temperature_c`` and ``pressure_hpa`` (see :mod:`.units`).
+    A reading older than ``watermark`` (the streaming job's event-time watermark) is
+    ``LATE``: its time window has been closed and published.
     """
     now_ms = check_now(now, max_age)
+    watermark_ms = None if watermark is None else time_ms(watermark)
     box = as_area(area)
     result = ValidationResult()
     batch_keys: set[Key] = set()
@@ -263,6 +267,9 @@ def validate(
             temperature_c=temperature_c,
             pressure_hpa=pressure_hpa,
         )
+        late = watermark_ms is not None and time_ms(coerced.time) < watermark_ms
+        if isinstance(outcome, float) and late:
+            outcome = RejectReason.LATE
         if isinstance(outcome, float):
             key = (coerced.sensor_id, time_ms(coerced.time), coerced.pollutant.value)
             if key in batch_keys or (seen is not None and key in seen):

@@ -82,6 +82,7 @@ class RejectReason(enum.StrEnum):
     STALE_TIMESTAMP = "stale_timestamp"
     OUTSIDE_AREA = "outside_area"
     OUT_OF_RANGE = "out_of_range"  # outside BOUNDS_UGM3 after conversion
+    LATE = "late"  # behind the streaming job's event-time watermark
     DUPLICATE = "duplicate"  # same sensor_id, time and pollutant seen before
 
 
@@ -245,6 +246,7 @@ def message_for(reason: RejectReason, record: Mapping[str, object]) -> str:
         RejectReason.DUPLICATE: (
             f"duplicate of {r.get('sensor_id')!r} {r.get('pollutant')} at {r.get('time')}"
         ),
+        RejectReason.LATE: f"time {r.get('time')} is behind the event-time watermark",
     }
     return texts[reason]
 
