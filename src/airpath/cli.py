@@ -160,6 +160,59 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duration_s(text: str) -> float:
+    from airpath.sensors.clock import parse_duration_s
+
+    return parse_duration_s(text)
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    import logging
+
+    from airpath.errors import PipelineConfigError
+    from airpath.pipeline.config import StreamConfig
+    from airpath.pipeline.stream import run_stream
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    conf: dict[str, str] = {}
+    for item in args.conf or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise PipelineConfigError(f"--conf takes KEY=VALUE, got {item!r}")
+        conf[key] = value
+    try:
+        horizons = tuple(float(h) for h in args.horizons.split(","))
+    except ValueError:
+        raise PipelineConfigError(
+            f"--horizons takes minutes like 0,15,30,60, got {args.horizons!r}"
+        ) from None
+    config = StreamConfig(
+        network=Path(args.network),
+        landing=Path(args.landing),
+        work=Path(args.work),
+        field_store=args.field_store,
+        input_format=args.format,
+        master=args.master,
+        trigger_s=_duration_s(args.trigger),
+        max_files_per_trigger=args.max_files_per_trigger,
+        watermark_delay_s=_duration_s(args.watermark),
+        clock=args.clock,
+        horizons_min=horizons,
+        tile_deg=args.tile_deg,
+        field_compute=args.field_compute,
+        shuffle_partitions=args.partitions,
+        metrics_port=args.metrics_port,
+        spark_conf=conf,
+    )
+    run = run_stream(config, once=args.once, progress=_progress)
+    done = run.handler.outcomes
+    print(
+        f"processed {sum(o.rows_in for o in done)} rows in {len(done)} batches; "
+        f"last field {next((o.field_version for o in reversed(done) if o.field_version), '-')}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="airpath", description="Cycling routes that minimise the air pollution you breathe."
@@ -221,6 +274,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--truth-every", default="15min", help="truth snapshot interval")
     s.add_argument("--timezone", help="IANA zone of the diurnal profile (default: from bbox)")
     s.set_defaults(func=cmd_simulate)
+
+    st = sub.add_parser("stream", help="the Spark streaming job: readings in, live field out")
+    st.add_argument("--network", required=True, help="network directory")
+    st.add_argument("--landing", required=True, help="directory the reading files land in")
+    st.add_argument("--work", default=".airpath/stream", help="checkpoints, lake, dead letters")
+    st.add_argument("--field-store", help="directory or redis://host:port/db (default WORK/fields)")
+    st.add_argument("--format", default="jsonl", choices=["jsonl", "csv", "parquet"])
+    st.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
+    st.add_argument("--trigger", default="1s", help="micro-batch interval (default 1s)")
+    st.add_argument("--max-files-per-trigger", type=int, help="cap files per micro-batch")
+    st.add_argument("--watermark", default="10min", help="event-time watermark delay")
+    st.add_argument(
+        "--clock",
+        default="wall",
+        choices=["wall", "event"],
+        help="wall: live data; event: replay recorded files (ages from the data's own time)",
+    )
+    st.add_argument("--horizons", default="0,15,30,60", help="field horizons, minutes")
+    st.add_argument("--tile-deg", type=float, default=0.01, help="spatial tile size, degrees")
+    st.add_argument("--field-compute", default="spark", choices=["spark", "driver"])
+    st.add_argument("--partitions", type=int, default=2, help="shuffle partitions")
+    st.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    st.add_argument("--conf", action="append", metavar="KEY=VALUE", help="Spark setting")
+    st.add_argument("--once", action="store_true", help="process the files present, then stop")
+    st.set_defaults(func=cmd_stream)
 
     e = sub.add_parser("evaluate", help="score the estimators and routes on a simulated day")
     e.add_argument("--network", required=True, help="network directory")
