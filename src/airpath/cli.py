@@ -213,6 +213,31 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest_mqtt(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from airpath.sensors.mqtt import BridgeStats, MqttConfig, run_bridge
+
+    host, _, port = args.broker.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--broker takes HOST:PORT, got {args.broker!r}")
+    config = MqttConfig(host=host, port=int(port), topic=args.topic, client_id=args.client_id)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def show(stats: BridgeStats) -> None:
+        _progress(
+            f"{stats.messages_received} messages, {stats.lines_landed} readings landed in "
+            f"{stats.files_written} files, {stats.reconnects} reconnects"
+        )
+
+    final = run_bridge(config, args.landing, stop, show)
+    print(f"landed {final.lines_landed} readings in {final.files_written} files")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="airpath", description="Cycling routes that minimise the air pollution you breathe."
@@ -299,6 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--conf", action="append", metavar="KEY=VALUE", help="Spark setting")
     st.add_argument("--once", action="store_true", help="process the files present, then stop")
     st.set_defaults(func=cmd_stream)
+
+    ing = sub.add_parser("ingest", help="land readings from a sensor feed").add_subparsers(
+        dest="ingest_command", required=True
+    )
+    mq = ing.add_parser("mqtt", help="MQTT broker → landing directory (at least once, durable)")
+    mq.add_argument("--broker", default="localhost:1883", help="HOST:PORT (default localhost:1883)")
+    mq.add_argument("--topic", default="airpath/readings/#", help="topic filter")
+    mq.add_argument("--client-id", default="airpath-bridge", help="fixed: the session's name")
+    mq.add_argument("--landing", required=True, help="landing directory of the streaming job")
+    mq.set_defaults(func=cmd_ingest_mqtt)
 
     e = sub.add_parser("evaluate", help="score the estimators and routes on a simulated day")
     e.add_argument("--network", required=True, help="network directory")
