@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airpath.air.gate import SensorMemory, gate_lines
+from airpath.air.gate import SensorMemory, gate_lines, memories_from_json, memories_to_json
 from airpath.air.rules import time_ms
 
 NOW = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.UTC)
@@ -33,10 +33,10 @@ def line(minute: int = 0, pollutant: str = "no2", **kw: Any) -> str:
     return json.dumps(record)
 
 
-def gate(lines: list[str], memory: SensorMemory | None = None, **kw: Any) -> Any:
+def gate(lines: list[str], memories: dict[str, SensorMemory] | None = None, **kw: Any) -> Any:
     args: dict[str, Any] = {"now_ms": NOW_MS, "watermark_ms": None, "area": AREA}
     args.update(kw)
-    return gate_lines("lc-1", lines, memory or SensorMemory(), **args)
+    return gate_lines(lines, memories or {}, **args)
 
 
 def test_valid_and_bad_lines_each_come_out_once() -> None:
@@ -51,25 +51,29 @@ def test_valid_and_bad_lines_each_come_out_once() -> None:
         "unknown_pollutant",
     ]
     assert "{not json" in set(r.rejected["payload"])
-    assert r.memory.n_in == 6
-    assert r.memory.n_valid == 2
-    assert r.memory.n_rejected == 4
+    m = r.memories["lc-1"]
+    assert m.n_in == 4  # the two lines that name no sensor are counted by the job
+    assert m.n_valid == 2
+    assert m.n_rejected == 2
 
 
 def test_repeat_in_a_later_batch_is_a_duplicate() -> None:
     first = gate([line(1), line(2)])
-    second = gate([line(2), line(3)], first.memory)
+    second = gate([line(2), line(3), line(2, sensor_id="lc-2")], first.memories)
     assert list(second.rejected["reason"]) == ["duplicate"]
-    assert len(second.valid) == 1
-    assert second.memory.keys["no2"] == sorted(time_ms(NOW) - m * 60_000 for m in (59, 58, 57))
+    assert list(second.rejected["sensor_id"]) == ["lc-1"]
+    assert len(second.valid) == 2  # the same time from another sensor is no repeat
+    assert second.memories["lc-1"].keys["no2"] == sorted(
+        time_ms(NOW) - m * 60_000 for m in (59, 58, 57)
+    )
 
 
 def test_behind_the_watermark_is_late_and_keys_are_forgotten() -> None:
     first = gate([line(1), line(30)])
     watermark = NOW_MS - 40 * 60_000  # between minute 1 (59 min ago) and minute 30
-    second = gate([line(1), line(10), line(30)], first.memory, watermark_ms=watermark)
+    second = gate([line(1), line(10), line(30)], first.memories, watermark_ms=watermark)
     assert sorted(second.rejected["reason"]) == ["duplicate", "late", "late"]
-    assert second.memory.keys["no2"] == [NOW_MS - 30 * 60_000]
+    assert second.memories["lc-1"].keys["no2"] == [NOW_MS - 30 * 60_000]
 
 
 def test_event_clock_never_calls_data_from_the_future() -> None:
@@ -80,8 +84,9 @@ def test_event_clock_never_calls_data_from_the_future() -> None:
 
 def test_latest_reading_is_remembered() -> None:
     r = gate([line(5, value=10.0), line(9, value=30.0), line(9, pollutant="pm25", value=7.0)])
-    m = SensorMemory.from_json(r.memory.to_json())
-    assert m == r.memory
+    back = memories_from_json(memories_to_json(r.memories))
+    assert back == r.memories
+    m = back["lc-1"]
     assert m.last_time_ms == NOW_MS - 51 * 60_000
     assert m.last_value_ugm3 == {"no2": 30.0, "pm25": 7.0}
     assert (m.last_lat, m.last_lon, m.last_kind) == (60.17, 24.94, "low_cost")
@@ -98,12 +103,20 @@ _lines = st.one_of(
 @given(st.lists(st.lists(_lines, max_size=15), min_size=1, max_size=4))
 @settings(max_examples=40, deadline=None)
 def test_rows_in_equal_valid_plus_rejected_and_no_key_twice(batches: list[list[str]]) -> None:
-    memory = SensorMemory()
+    memories: dict[str, SensorMemory] = {}
     accepted: list[tuple[str, int]] = []
     for lines in batches:
-        r = gate(lines, memory)
+        r = gate(lines, memories)
         assert len(r.valid) + len(r.rejected) == len(lines)
         accepted += list(zip(r.valid["pollutant"], r.valid["time_ms"], strict=True))
-        memory = r.memory
+        memories = r.memories
     assert len(accepted) == len(set(accepted))
-    assert memory.n_in == sum(len(b) for b in batches)
+    named = sum(1 for b in batches for x in b if '"sensor_id": "lc-1"' in x)
+    assert memories.get("lc-1", SensorMemory()).n_in == named
+
+
+def test_quiet_sensors_are_forgotten() -> None:
+    first = gate([line(1), line(2, sensor_id="lc-2")])
+    later = gate([line(57, sensor_id="lc-2")], first.memories, watermark_ms=NOW_MS - 5 * 60_000,
+                 forget_after_ms=50 * 60_000)  # fmt: skip
+    assert set(later.memories) == {"lc-2"}

@@ -88,6 +88,9 @@ def test_stream_end_to_end(
     assert snap.newest_event_time is not None
     assert snap.newest_event_time.isoformat().startswith("2026-05-04T07:11")
     assert list(config.model_dir.glob("state-*.pkl"))
+    sensors = json.loads((config.work / "sensors.json").read_text())
+    assert {s["sensor_id"] for s in sensors["sensors"]} == set(lake["sensor_id"])
+    assert sensors["updated_at"].startswith("2026-05-04T07:11")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

@@ -1,9 +1,9 @@
 """The per-sensor gate of the streaming job: parse, validate, drop late and repeated readings.
 
-The Spark job groups each micro-batch's raw lines by sensor and hands every group, with
-what it remembers of that sensor, to :func:`gate_lines`. Everything here is plain Python
-so that it is tested without Spark; :mod:`airpath.pipeline.processor` only moves
-:class:`SensorMemory` in and out of the RocksDB state store.
+The Spark job groups each micro-batch's raw lines by sensor bucket and hands every group,
+with what it remembers of those sensors, to :func:`gate_lines`. Everything here is plain
+Python so that it is tested without Spark; :mod:`airpath.pipeline.processor` only moves
+the :class:`SensorMemory` of each sensor in and out of the RocksDB state store.
 
 Late-data policy (stated once, applied here):
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -83,28 +83,30 @@ class SensorMemory:
 
 @dataclass(frozen=True)
 class GateResult:
-    """Accepted rows (:data:`VALID_COLUMNS`), rejected rows (:data:`REJECTED_COLUMNS`)."""
+    """Accepted rows (:data:`VALID_COLUMNS`), rejected rows (:data:`REJECTED_COLUMNS` plus
+    ``sensor_id`` when the line names one) and the memories after the batch."""
 
     valid: pd.DataFrame
     rejected: pd.DataFrame
-    memory: SensorMemory
+    memories: dict[str, SensorMemory]
 
 
 def gate_lines(
-    sensor_id: str | None,
     lines: Sequence[str],
-    memory: SensorMemory,
+    memories: Mapping[str, SensorMemory],
     *,
     now_ms: int,
     watermark_ms: int | None,
     area: AreaLike | None,
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
     clock: Clock = "wall",
+    forget_after_ms: int | None = None,
 ) -> GateResult:
-    """Judge one sensor's raw lines of one micro-batch; every line ends in one output.
+    """Judge one micro-batch's raw lines of some sensors; every line ends in one output.
 
-    ``sensor_id`` is the group key (``None`` for lines with no readable sensor id, which
-    then fail validation). ``watermark_ms`` is ``None`` before the first watermark.
+    ``memories`` holds what is remembered of each sensor (absent: a new sensor);
+    ``watermark_ms`` is ``None`` before the first watermark. A sensor not heard of for
+    ``forget_after_ms`` of event time behind the watermark is forgotten.
     """
     blank = [line for line in lines if not line.strip()]
     readings, rejected = parse_jsonl(lines, source="stream")
@@ -117,10 +119,10 @@ def gate_lines(
     else:
         now = _from_ms(now_ms)
     seen = RecentKeys(max_size=1 << 30)
-    if sensor_id is not None:
+    for sensor, memory in memories.items():
         for pollutant, times in memory.keys.items():
             for t in times:
-                seen.add((sensor_id, t, pollutant))
+                seen.add((sensor, t, pollutant))
     watermark = None if watermark_ms is None or watermark_ms <= 0 else _from_ms(watermark_ms)
     result = validate(
         readings,
@@ -153,33 +155,46 @@ def gate_lines(
             "reason": [r.reason.value for r in rejected],
             "message": [r.message for r in rejected],
             "payload": [r.payload for r in rejected],
+            "sensor_id": [_sensor_of(r.payload) for r in rejected],
         },
-        columns=list(REJECTED_COLUMNS),
+        columns=[*REJECTED_COLUMNS, "sensor_id"],
     )
     horizon_ms = time_ms(now - max_age)
     if watermark is not None:
         horizon_ms = max(horizon_ms, time_ms(watermark))
-    return GateResult(valid, bad, _remember(memory, valid, len(lines), len(bad), horizon_ms))
+    out = _remember(memories, valid, bad, horizon_ms)
+    if forget_after_ms is not None and watermark_ms:
+        out = {k: m for k, m in out.items() if m.last_time_ms >= watermark_ms - forget_after_ms}
+    return GateResult(valid, bad, out)
+
+
+def _sensor_of(payload: str) -> str | None:
+    """The sensor id a rejected line names, if it is a JSON object with a text one."""
+    try:
+        record = json.loads(payload)
+    except ValueError:
+        return None
+    sensor = record.get("sensor_id") if isinstance(record, dict) else None
+    return sensor if isinstance(sensor, str) and sensor else None
 
 
 def _remember(
-    memory: SensorMemory, valid: pd.DataFrame, n_in: int, n_rejected: int, horizon_ms: int
-) -> SensorMemory:
-    """The memory after this batch: keys older than ``horizon_ms`` are forgotten, since
-    a reading that old is rejected as stale or late before duplicates are looked for."""
-    keys = {p: {t for t in ts if t >= horizon_ms} for p, ts in memory.keys.items()}
-    out = SensorMemory(
-        n_in=memory.n_in + n_in,
-        n_valid=memory.n_valid + len(valid),
-        n_rejected=memory.n_rejected + n_rejected,
-        last_time_ms=memory.last_time_ms,
-        last_kind=memory.last_kind,
-        last_lat=memory.last_lat,
-        last_lon=memory.last_lon,
-        last_value_ugm3=dict(memory.last_value_ugm3),
-    )
-    last_of: dict[str, int] = {}  # pollutant -> time of its newest reading so far
+    memories: Mapping[str, SensorMemory],
+    valid: pd.DataFrame,
+    rejected: pd.DataFrame,
+    horizon_ms: int,
+) -> dict[str, SensorMemory]:
+    """The memories after this batch: keys older than ``horizon_ms`` are forgotten, since
+    a reading that old is rejected as stale or late before duplicates are looked for.
+    Lines that name no sensor are counted by the job, not per sensor."""
+    out = {k: _copy(m, horizon_ms) for k, m in memories.items()}
+    for sensor in rejected["sensor_id"].tolist():
+        if sensor is not None:
+            m = out.setdefault(sensor, SensorMemory())
+            m.n_in += 1
+            m.n_rejected += 1
     rows = zip(
+        valid["sensor_id"].tolist(),
         valid["pollutant"].tolist(),
         valid["time_ms"].tolist(),
         valid["value_ugm3"].tolist(),
@@ -188,17 +203,47 @@ def _remember(
         valid["lon"].tolist(),
         strict=True,
     )
-    for p, t, v, kind, lat, lon in rows:
+    newest_of: dict[tuple[str, str], int] = {}
+    for sensor, p, t, v, kind, lat, lon in rows:
+        m = out.setdefault(sensor, SensorMemory())
+        m.n_in += 1
+        m.n_valid += 1
         if t >= horizon_ms:
-            keys.setdefault(p, set()).add(t)
-        if t >= last_of.get(p, -1):
-            last_of[p] = t
-            if t >= out.last_time_ms - 60_000:
-                out.last_value_ugm3[p] = v
-        if t >= out.last_time_ms:
-            out.last_time_ms, out.last_kind, out.last_lat, out.last_lon = t, kind, lat, lon
-    out.keys = {p: sorted(ts) for p, ts in sorted(keys.items()) if ts}
+            m.keys.setdefault(p, []).append(t)
+        if t >= newest_of.get((sensor, p), -1):
+            newest_of[(sensor, p)] = t
+            if t >= m.last_time_ms - 60_000:
+                m.last_value_ugm3[p] = v
+        if t >= m.last_time_ms:
+            m.last_time_ms, m.last_kind, m.last_lat, m.last_lon = t, kind, lat, lon
+    for m in out.values():
+        m.keys = {p: sorted(set(ts)) for p, ts in sorted(m.keys.items()) if ts}
     return out
+
+
+def _copy(m: SensorMemory, horizon_ms: int) -> SensorMemory:
+    return SensorMemory(
+        keys={p: [t for t in ts if t >= horizon_ms] for p, ts in m.keys.items()},
+        n_in=m.n_in,
+        n_valid=m.n_valid,
+        n_rejected=m.n_rejected,
+        last_time_ms=m.last_time_ms,
+        last_kind=m.last_kind,
+        last_lat=m.last_lat,
+        last_lon=m.last_lon,
+        last_value_ugm3=dict(m.last_value_ugm3),
+    )
+
+
+def memories_to_json(memories: Mapping[str, SensorMemory]) -> str:
+    """One bucket's memories as JSON (the state store's value)."""
+    return json.dumps({k: m.__dict__ for k, m in sorted(memories.items())}, separators=(",", ":"))
+
+
+def memories_from_json(text: str | None) -> dict[str, SensorMemory]:
+    if not text:
+        return {}
+    return {k: SensorMemory(**v) for k, v in json.loads(text).items()}
 
 
 def _from_ms(ms: int) -> dt.datetime:

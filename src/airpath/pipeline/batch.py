@@ -60,6 +60,7 @@ class BatchOutcome:
     newest_event_time: dt.datetime | None
     duration_s: float
     partitions_used: set[int] = field(default_factory=set)
+    stages_s: dict[str, float] = field(default_factory=dict)
 
     def log_line(self) -> str:
         return json.dumps(
@@ -74,6 +75,7 @@ class BatchOutcome:
                 "newest_event_time": _iso(self.newest_event_time),
                 "duration_s": round(self.duration_s, 3),
                 "field_partitions": len(self.partitions_used),
+                "stages_s": {k: round(v, 3) for k, v in self.stages_s.items()},
             },
             sort_keys=True,
         )
@@ -109,7 +111,10 @@ class BatchHandler:
 
     def __call__(self, df: Any, batch_id: int) -> None:
         t0 = time.perf_counter()
-        frame = _sorted(df.toArrow().to_pandas())
+        stages: dict[str, float] = {}
+        frame = df.toArrow().to_pandas()
+        stages["gate_match"] = time.perf_counter() - t0
+        frame = _sorted(frame)
         valid = frame[frame["status"] == "valid"]
         rejected = frame[frame["status"] != "valid"]
         reasons = dict(Counter(rejected["reason"].astype(str)))
@@ -118,9 +123,16 @@ class BatchHandler:
             self._write_dead_letters(batch_id, rejected)
         if len(valid):
             self._write_readings(batch_id, valid)
+        t1 = time.perf_counter()
+        stages["write"] = t1 - t0 - stages["gate_match"]
         model = self._model_for(batch_id)
         obs = _observations(valid)
         model.learn(obs)
+        if len(valid):
+            model.observe_sensors(valid)
+            _write_json(self.config.work / "sensors.json", model.sensors_document())
+        t2 = time.perf_counter()
+        stages["learn"] = t2 - t1
         self._maybe_pause(f"{batch_id}")
         outcome = BatchOutcome(batch_id, len(frame), len(valid), reasons, None, False, None, 0.0)
         if len(valid) or self.unpublished is not None:
@@ -129,12 +141,16 @@ class BatchHandler:
             outcome.partitions_used = used
             outcome.field_version = snapshot.version
             outcome.newest_event_time = snapshot.newest_event_time
+            t3 = time.perf_counter()
+            stages["field"] = t3 - t2
             outcome.published = self._publish(snapshot)
             self._write_field_history(batch_id, snapshot)
+            stages["publish"] = time.perf_counter() - t3
         if len(valid):
             self.checkpoints.save(batch_id, model)
         self.model, self.model_batch = model, batch_id
         outcome.duration_s = time.perf_counter() - t0
+        outcome.stages_s = stages
         self._export(outcome, model)
         self.outcomes = [*self.outcomes[-99:], outcome]
         log.info(outcome.log_line())
@@ -332,6 +348,12 @@ def _observations(valid: pd.DataFrame) -> ObservationBatch:
         valid["sensor_id"].astype(str).tolist(),
         valid["sensor_kind"].astype(str).tolist(),
     )
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(document, separators=(",", ":")))
+    tmp.replace(path)
 
 
 def _write_table(table: pa.Table, path: Path) -> None:

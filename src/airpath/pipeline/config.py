@@ -49,6 +49,9 @@ class StreamConfig:
     tile_deg: float = 0.01  # ~1 km: the unit of spatial partitioning (matching, field)
     field_compute: FieldCompute = "spark"
     shuffle_partitions: int = 2  # one per core on a laptop; executors × cores on a cluster
+    # Sensors are hashed into this many state keys (see pipeline/processor.py); fixed for
+    # the life of a checkpoint, since it decides where each sensor's memory lives.
+    sensor_buckets: int = 32
     metrics_port: int | None = None  # Prometheus endpoint of the job; None: off
     spark_conf: Mapping[str, str] = field(default_factory=dict)  # overrides, applied last
     keep_model_states: int = 3
@@ -62,6 +65,8 @@ class StreamConfig:
             raise PipelineConfigError(f"horizons must start at 0, got {self.horizons_min}")
         if not 0.0005 <= self.tile_deg <= 1.0:
             raise PipelineConfigError(f"tile size must be 0.0005–1 degree, got {self.tile_deg}")
+        if not 1 <= self.sensor_buckets <= 4096:
+            raise PipelineConfigError(f"sensor buckets must be 1–4096, got {self.sensor_buckets}")
         if self.input_format not in ("jsonl", "csv", "parquet"):
             raise PipelineConfigError(f"unknown input format {self.input_format!r}")
         if self.clock not in ("wall", "event"):

@@ -18,6 +18,9 @@ import pickle
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from airpath.air.calibration import SensorCalibrator
 from airpath.air.drift import DriftReport
@@ -39,6 +42,37 @@ class StreamModel:
         self.kriging = ResidualKriging(space, horizons_min=[h for h in horizons_min if h > 0])
         self.newest_event_s: float | None = None
         self.n_batches = 0
+        self.sensors: dict[str, dict[str, Any]] = {}  # latest reading per sensor
+
+    def observe_sensors(self, valid: pd.DataFrame) -> None:
+        """Keep the latest position, time and value per pollutant of each sensor."""
+        cols = ["sensor_id", "sensor_kind", "lat", "lon", "time_ms", "pollutant", "value_ugm3"]
+        for sensor, kind, lat, lon, t, p, v in valid[cols].itertuples(index=False):
+            rec = self.sensors.get(sensor)
+            if rec is None or t >= rec["time_ms"]:
+                values = {} if rec is None else rec["values_ugm3"]
+                rec = self.sensors[sensor] = {
+                    "sensor_id": sensor, "sensor_kind": kind, "lat": lat, "lon": lon,
+                    "time_ms": int(t), "values_ugm3": values,
+                }  # fmt: skip
+            if t >= rec["time_ms"] - 60_000:
+                rec["values_ugm3"][p] = float(v)
+
+    def sensors_document(self) -> dict[str, Any]:
+        """What ``GET /v1/sensors`` serves: the latest reading of every sensor."""
+        out = []
+        for rec in sorted(self.sensors.values(), key=lambda r: str(r["sensor_id"])):
+            t = dt.datetime.fromtimestamp(rec["time_ms"] / 1000, dt.UTC)
+            item = {k: v for k, v in rec.items() if k != "time_ms"}
+            item["time"] = t.isoformat().replace("+00:00", "Z")
+            out.append(item)
+        newest = max((r["time_ms"] for r in self.sensors.values()), default=None)
+        updated = (
+            None
+            if newest is None
+            else dt.datetime.fromtimestamp(newest / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
+        )
+        return {"updated_at": updated, "sensors": out}
 
     def learn(self, batch: ObservationBatch) -> None:
         if len(batch) == 0:

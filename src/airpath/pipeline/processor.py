@@ -1,10 +1,16 @@
 """The per-sensor stateful step of the streaming job (``transformWithStateInPandas``).
 
-Rows are grouped by sensor id; each group is judged by :func:`airpath.air.gate.gate_lines`
-with the sensor's :class:`~airpath.air.gate.SensorMemory`, kept in a value state on the
-RocksDB state store. The processor emits exactly one row per input row — accepted
-(``status = "valid"``) or rejected with its reason and the original payload — so that
-rows in = valid + rejected holds for every batch by construction, and is checked.
+Sensors are hashed into a fixed number of buckets and rows are grouped by bucket; each
+group is judged by :func:`airpath.air.gate.gate_lines` with the
+:class:`~airpath.air.gate.SensorMemory` of every sensor in the bucket, kept as one value
+per bucket on the RocksDB state store. Why buckets rather than one key per sensor: in
+PySpark every grouping key costs a few milliseconds (a pandas frame and round trips to
+the state server), so with thousands of sensors per batch the per-key overhead, not the
+readings, would set the throughput. The memory of each sensor is the same either way.
+
+The processor emits exactly one row per input row — accepted (``status = "valid"``) or
+rejected with its reason and the original payload — so that rows in = valid + rejected
+holds for every batch by construction, and is checked.
 """
 
 from __future__ import annotations
@@ -16,16 +22,21 @@ from typing import Any
 import pandas as pd
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 
-from airpath.air.gate import REJECTED_COLUMNS, VALID_COLUMNS, Clock, SensorMemory, gate_lines
+from airpath.air.gate import (
+    REJECTED_COLUMNS,
+    VALID_COLUMNS,
+    Clock,
+    gate_lines,
+    memories_from_json,
+    memories_to_json,
+)
 from airpath.air.rules import AreaLike
 
-NO_SENSOR = "\u0000no-sensor-id"  # group key of lines with no readable sensor id
 # 30 days of event time: the memory of a sensor that stopped reporting is dropped after
-# that (an event-time timer; its duplicate keys are long behind the watermark and its
-# counters restart if it returns). The timer moves at most once a day per sensor, since
-# each move costs calls to the state store.
-STATE_TTL_MS = 30 * 24 * 3600 * 1000
-TIMER_STEP_MS = 24 * 3600 * 1000
+# that (its duplicate keys are long behind the watermark; its counters restart if it
+# comes back).
+FORGET_AFTER_MS = 30 * 24 * 3600 * 1000
+DEFAULT_BUCKETS = 32  # several per core, few enough that per-key costs stay small
 
 OUTPUT_SCHEMA = (
     "status string, reason string, message string, payload string, sensor_id string, "
@@ -36,7 +47,7 @@ OUTPUT_COLUMNS = tuple(part.strip().split(" ")[0] for part in OUTPUT_SCHEMA.spli
 
 
 class SensorGateProcessor(StatefulProcessor):
-    """Validation, late-data policy and exact de-duplication per sensor."""
+    """Validation, late-data policy and exact de-duplication, per sensor."""
 
     def __init__(self, *, area: AreaLike | None, max_age: dt.timedelta, clock: Clock) -> None:
         self.area = area
@@ -44,49 +55,35 @@ class SensorGateProcessor(StatefulProcessor):
         self.clock: Clock = clock
 
     def init(self, handle: StatefulProcessorHandle) -> None:
-        self.handle = handle
-        self.memory = handle.getValueState("memory", "json string, timer_ms long")
+        self.memories = handle.getValueState("memories", "json string")
 
     def handleInputRows(self, key: Any, rows: Any, timerValues: Any) -> Iterator[pd.DataFrame]:
-        sensor = str(key[0])
         lines: list[str] = []
         for frame in rows:
             lines.extend(frame["payload"].tolist())
-        stored = self.memory.get() if self.memory.exists() else None
-        memory = SensorMemory.from_json(stored[0] if stored else None)
-        timer_ms = int(stored[1]) if stored and stored[1] is not None else -1
+        stored = self.memories.get() if self.memories.exists() else None
         watermark_ms = int(timerValues.getCurrentWatermarkInMs())
         result = gate_lines(
-            None if sensor == NO_SENSOR else sensor,
             lines,
-            memory,
+            memories_from_json(stored[0] if stored else None),
             now_ms=int(timerValues.getCurrentProcessingTimeInMs()),
             watermark_ms=watermark_ms if watermark_ms > 0 else None,
             area=self.area,
             max_age=self.max_age,
             clock=self.clock,
+            forget_after_ms=FORGET_AFTER_MS,
         )
-        expiry = max(result.memory.last_time_ms, watermark_ms) + STATE_TTL_MS
-        if expiry > timer_ms + TIMER_STEP_MS:
-            if timer_ms >= 0:
-                self.handle.deleteTimer(timer_ms)
-            self.handle.registerTimer(expiry)
-            timer_ms = expiry
-        self.memory.update((result.memory.to_json(), timer_ms))
-        yield to_output(sensor, result.valid, result.rejected)
-
-    def handleExpiredTimer(self, key: Any, timerValues: Any, expiredTimerInfo: Any) -> Any:
-        self.memory.clear()
-        return iter(())
+        self.memories.update((memories_to_json(result.memories),))
+        yield to_output(result.valid, result.rejected)
 
     def close(self) -> None:
         pass
 
 
-def to_output(sensor: str, valid: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+def to_output(valid: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
     """Valid and rejected rows of one group in the processor's output schema."""
     good = valid.assign(status="valid", reason=None, message=None, payload=None)
-    bad = rejected.assign(status="rejected", sensor_id=None if sensor == NO_SENSOR else sensor)
+    bad = rejected.assign(status="rejected")
     for name in VALID_COLUMNS:
         if name not in bad.columns:
             bad[name] = None

@@ -46,8 +46,11 @@ def spark_settings(
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": "true" if metrics else "false",
-        "spark.driver.bindAddress": "127.0.0.1" if master.startswith("local") else "0.0.0.0",
     }
+    if master.startswith("local"):
+        # Bind and advertise loopback: large task results travel through the block
+        # manager, which must be reachable at the address the driver advertises.
+        conf |= {"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"}
     if metrics:
         conf |= {
             "spark.ui.prometheus.enabled": "true",

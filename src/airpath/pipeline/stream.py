@@ -41,7 +41,7 @@ from airpath.pipeline.batch import BatchHandler
 from airpath.pipeline.config import StreamConfig
 from airpath.pipeline.matching import MATCHED_SCHEMA_EXTRA, match_frames
 from airpath.pipeline.metrics import JobMetrics
-from airpath.pipeline.processor import NO_SENSOR, OUTPUT_SCHEMA, SensorGateProcessor
+from airpath.pipeline.processor import OUTPUT_SCHEMA, SensorGateProcessor
 from airpath.pipeline.session import build_session, spark_settings
 from airpath.serving.snapshot import network_key
 from airpath.serving.store import FieldStore, LocalFieldStore
@@ -131,10 +131,10 @@ def raw_readings(spark: Any, config: StreamConfig) -> Any:
             .select("path", "content")
             .mapInPandas(parquet_payloads, "payload string")
         )
-    sensor = F.get_json_object("payload", "$.sensor_id")
+    sensor = F.coalesce(F.get_json_object("payload", "$.sensor_id"), F.lit(""))
     event_time = F.get_json_object("payload", "$.time").try_cast("timestamp")
     return df.select(
-        F.coalesce(sensor, F.lit(NO_SENSOR)).alias("sensor_key"),
+        F.pmod(F.xxhash64(sensor), F.lit(config.sensor_buckets)).alias("bucket"),
         "payload",
         event_time.alias("event_time"),
     )
@@ -170,7 +170,7 @@ def build_query(spark: Any, config: StreamConfig, handler: BatchHandler, *, once
     gated = (
         raw_readings(spark, config)
         .withWatermark("event_time", f"{int(config.watermark_delay_s)} seconds")
-        .groupBy("sensor_key")
+        .groupBy("bucket")
         .transformWithStateInPandas(processor, OUTPUT_SCHEMA, "Append", "EventTime")
     )
     size = config.tile_deg
