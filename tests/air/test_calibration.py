@@ -97,3 +97,51 @@ def test_drifting_sensor_does_not_poison_the_field() -> None:
     est_raw = raw_model.predict(when, [0]).pollutants["no2"].mean_ugm3[0, 2]
     est_cal = calibrated_model.predict(when, [0]).pollutants["no2"].mean_ugm3[0, 2]
     assert abs(est_cal - truth[-1]) < 0.5 * abs(est_raw - truth[-1])
+
+
+def _reference_learn(cal: SensorCalibrator, batch: ObservationBatch) -> None:
+    """The calibrator's learning written as the plain per-reading loop it stands for."""
+    ref = cal._remember(batch)
+    low = np.flatnonzero(batch.sensor_kind == "low_cost")
+    for i in low[np.argsort(batch.time_s[low], kind="stable")]:
+        d = np.hypot(*(cal.space.xy_m[ref.edge_id] - cal.space.xy_m[batch.edge_id[i]]).T)
+        ok = (
+            (d <= cal.radius_m)
+            & (ref.pollutant == batch.pollutant[i])
+            & (np.abs(ref.time_s - batch.time_s[i]) <= cal.window_s)
+        )
+        if not ok.any():
+            continue
+        key = (str(batch.sensor_id[i]), str(batch.pollutant[i]))
+        model = cal.models.setdefault(
+            key, RecursiveLeastSquares(2, forgetting=cal.forgetting, delta=cal.delta,
+                                       theta0=(0.0, 1.0))
+        )  # fmt: skip
+        model.learn_one(np.array([1.0, batch.value_ugm3[i]]), float(ref.value_ugm3[ok].mean()))
+
+
+def test_vectorised_learning_equals_the_per_reading_loop() -> None:
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 400, (30, 2))
+    space = EdgeSpace(xy, {"no2": np.full(30, 20.0), "pm10": np.full(30, 15.0)})
+    fast, slow = SensorCalibrator(space, radius_m=120.0), SensorCalibrator(space, radius_m=120.0)
+    for k in range(12):
+        n = 80
+        batch = ObservationBatch.create(
+            rng.integers(0, 30, n),
+            T0 + 300.0 * k + rng.uniform(0, 300, n),
+            rng.choice(["no2", "pm10"], n),
+            rng.uniform(5, 60, n),
+            [f"s{j}" for j in rng.integers(0, 12, n)],
+            rng.choice(["reference", "low_cost", "mobile"], n, p=[0.3, 0.6, 0.1]),
+        )
+        fast.learn(batch)
+        _reference_learn(slow, batch)
+        assert fast.models.keys() == slow.models.keys()
+        for key, model in slow.models.items():
+            np.testing.assert_allclose(fast.models[key].theta, model.theta, rtol=1e-9)
+            np.testing.assert_allclose(fast.models[key].P, model.P, rtol=1e-9, atol=1e-12)
+            assert fast.models[key].n_learned == model.n_learned
+        assert k < 3 or len(slow.models) >= 5
+        np.testing.assert_allclose(fast.transform(batch).value_ugm3,
+                                   slow.transform(batch).value_ugm3, rtol=1e-12)  # fmt: skip
