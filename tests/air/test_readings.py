@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import doctest
+import json
 import math
 from typing import Any
 
@@ -13,12 +14,14 @@ from hypothesis import strategies as st
 
 from airpath.air import frames, parsers, readings, rules, units
 from airpath.air.frames import readings_to_frame, validate_frame
+from airpath.air.parsers import parse_jsonl
 from airpath.air.readings import (
     BOUNDS_UGM3,
     Area,
     RecentKeys,
     RejectReason,
     ValidReading,
+    reading_to_dict,
     validate,
 )
 from airpath.air.schema import Pollutant, Reading, SensorKind, Unit
@@ -229,3 +232,16 @@ def test_frame_edges() -> None:
         validate_frame(frame.drop(columns=["lat"]), now=NOW)
     valid, _ = validate_frame(frame.drop(columns=["speed_mps", "heading_deg"]), now=NOW)
     assert list(valid["value_ugm3"]) == [10.0]
+
+
+@given(st.lists(_readings, max_size=25))
+@settings(max_examples=40, deadline=None)
+def test_parsed_readings_validate_the_same_without_coercing_twice(batch: list[Reading]) -> None:
+    lines = [json.dumps(reading_to_dict(r), default=str) for r in batch]
+    parsed, _ = parse_jsonl(lines)
+    kw: dict[str, Any] = {"now": NOW, "area": BCN, "watermark": WATERMARK}
+    plain = validate(parsed, seen=RecentKeys(), **kw)
+    typed = validate(parsed, seen=RecentKeys(), typed=True, **kw)
+    assert [r.reason for r in typed.rejected] == [r.reason for r in plain.rejected]
+    assert [r.message for r in typed.rejected] == [r.message for r in plain.rejected]
+    assert [v.value_ugm3 for v in typed.valid] == [v.value_ugm3 for v in plain.valid]

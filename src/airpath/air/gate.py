@@ -35,6 +35,7 @@ import pandas as pd
 from airpath.air.parsers import parse_jsonl
 from airpath.air.readings import Rejected, validate
 from airpath.air.rules import DEFAULT_MAX_AGE, AreaLike, RecentKeys, RejectReason, time_ms
+from airpath.air.schema import Reading
 
 Clock = Literal["wall", "event"]
 
@@ -108,11 +109,7 @@ def gate_lines(
     ``watermark_ms`` is ``None`` before the first watermark. A sensor not heard of for
     ``forget_after_ms`` of event time behind the watermark is forgotten.
     """
-    blank = [line for line in lines if not line.strip()]
-    readings, rejected = parse_jsonl(lines, source="stream")
-    # parse_jsonl skips blank lines; here every input row must come out, so they are
-    # rejected like any other line that holds no reading.
-    rejected += [Rejected(RejectReason.MALFORMED, "blank line", line, "stream") for line in blank]
+    readings, texts, rejected = _parse(lines)
     if clock == "event":
         newest = max((time_ms(r.time) for r in readings), default=now_ms)
         now = _from_ms(newest)
@@ -132,6 +129,8 @@ def gate_lines(
         seen=seen,
         watermark=watermark,
         source="stream",
+        typed=True,
+        payloads=texts,
     )
     rejected = [*rejected, *result.rejected]
     valid = pd.DataFrame(
@@ -166,6 +165,26 @@ def gate_lines(
     if forget_after_ms is not None and watermark_ms:
         out = {k: m for k, m in out.items() if m.last_time_ms >= watermark_ms - forget_after_ms}
     return GateResult(valid, bad, out)
+
+
+def _parse(lines: Sequence[str]) -> tuple[list[Reading], list[str], list[Rejected]]:
+    """Readings with their lines, and a rejection for every line that holds none (bad
+    JSON, not an object, a missing field or a wrong type, or blank: every input row must
+    come out of the gate)."""
+    readings: list[Reading] = []
+    texts: list[str] = []
+    rejected: list[Rejected] = []
+    for line in lines:
+        if not line.strip():
+            rejected.append(Rejected(RejectReason.MALFORMED, "blank line", line, "stream"))
+            continue
+        got, bad = parse_jsonl([line], source="stream")
+        if got:
+            readings.append(got[0])
+            texts.append(line.rstrip("\r\n"))
+        else:
+            rejected.extend(bad)
+    return readings, texts, rejected
 
 
 def _sensor_of(payload: str) -> str | None:

@@ -23,7 +23,7 @@ import datetime as dt
 import enum
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from airpath.air.rules import (
@@ -234,6 +234,8 @@ def validate(
     pressure_hpa: float = REFERENCE_PRESSURE_HPA,
     source: str = "",
     watermark: dt.datetime | None = None,
+    typed: bool = False,
+    payloads: Sequence[str] | None = None,
 ) -> ValidationResult:
     """Split ``readings`` into valid ones (in µg/m³) and rejected ones with reasons.
 
@@ -241,15 +243,23 @@ def validate(
     added to it, so passing the same ``RecentKeys`` each time catches replays.
     ppb is converted at ``temperature_c`` and ``pressure_hpa`` (see :mod:`.units`).
     A reading older than ``watermark`` (the streaming job's event-time watermark) is
-    ``LATE``: its time window has been closed and published.
+    ``LATE``: its time window has been closed and published. ``typed=True`` says the
+    :class:`Reading` items came from a parser here (:func:`coerce_reading` already
+    checked their types), so they are not coerced again. ``payloads``, parallel to
+    ``readings``, are the original texts kept with rejections (default: the record as
+    JSON).
     """
     now_ms = check_now(now, max_age)
     watermark_ms = None if watermark is None else time_ms(watermark)
     box = as_area(area)
     result = ValidationResult()
     batch_keys: set[Key] = set()
-    for item in readings:
-        if isinstance(item, Reading):
+    for n, item in enumerate(readings):
+        record: dict[str, object] | None
+        coerced: Reading | tuple[RejectReason, str]
+        if isinstance(item, Reading) and typed:
+            record, coerced = None, item
+        elif isinstance(item, Reading):
             record = reading_to_dict(item)
             coerced = coerce_reading({**record, "time": item.time})
         else:
@@ -257,7 +267,8 @@ def validate(
             coerced = coerce_reading(item)
         if isinstance(coerced, tuple):
             reason, message = coerced
-            result.rejected.append(Rejected(reason, message, payload_json(record), source))
+            text = payloads[n] if payloads is not None else payload_json(record or {})
+            result.rejected.append(Rejected(reason, message, text, source))
             continue
         outcome = _check(
             coerced,
@@ -280,6 +291,8 @@ def validate(
                     seen.add(key)
                 result.valid.append(ValidReading(coerced, outcome))
                 continue
-        message = message_for(outcome, record)
-        result.rejected.append(Rejected(outcome, message, payload_json(record), source))
+        if record is None:
+            record = reading_to_dict(coerced)
+        text = payloads[n] if payloads is not None else payload_json(record)
+        result.rejected.append(Rejected(outcome, message_for(outcome, record), text, source))
     return result
