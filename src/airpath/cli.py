@@ -203,6 +203,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
         shuffle_partitions=args.partitions,
         metrics_port=args.metrics_port,
         spark_conf=conf,
+        kafka_bootstrap=args.kafka_bootstrap,
+        kafka_topic=args.kafka_topic,
     )
     run = run_stream(config, once=args.once, progress=_progress)
     done = run.handler.outcomes
@@ -302,10 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stream", help="the Spark streaming job: readings in, live field out")
     st.add_argument("--network", required=True, help="network directory")
-    st.add_argument("--landing", required=True, help="directory the reading files land in")
+    st.add_argument("--landing", default=".airpath/landing", help="directory readings land in")
     st.add_argument("--work", default=".airpath/stream", help="checkpoints, lake, dead letters")
     st.add_argument("--field-store", help="directory or redis://host:port/db (default WORK/fields)")
-    st.add_argument("--format", default="jsonl", choices=["jsonl", "csv", "parquet"])
+    st.add_argument("--format", default="jsonl", choices=["jsonl", "csv", "parquet", "kafka"])
+    st.add_argument("--kafka-bootstrap", help="format kafka: HOST:PORT[,…] of the brokers")
+    st.add_argument("--kafka-topic", default="airpath.readings", help="format kafka: topic")
     st.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
     st.add_argument("--trigger", default="1s", help="micro-batch interval (default 1s)")
     st.add_argument("--max-files-per-trigger", type=int, help="cap files per micro-batch")

@@ -131,3 +131,15 @@ def test_csv_and_parquet_landing(
         assert json.loads(payload)["sensor_id"]
     lake = pq.read_table(config.lake / "readings").to_pandas()
     assert len(lake) == valid
+
+
+def test_kafka_without_its_connector_is_a_clear_error(
+    spark: Any, helsinki_dir: Path, tmp_path: Path
+) -> None:
+    from airpath.errors import PipelineConfigError
+
+    config = _config(
+        tmp_path, helsinki_dir, tmp_path / "none", input_format="kafka", kafka_bootstrap="k:9092"
+    )
+    with pytest.raises(PipelineConfigError, match="spark-sql-kafka connector"):
+        run_stream(config, once=True, spark=spark)

@@ -61,6 +61,8 @@ class BatchOutcome:
     duration_s: float
     partitions_used: set[int] = field(default_factory=set)
     stages_s: dict[str, float] = field(default_factory=dict)
+    oldest_event_time: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
 
     def log_line(self) -> str:
         return json.dumps(
@@ -135,6 +137,9 @@ class BatchHandler:
         stages["learn"] = t2 - t1
         self._maybe_pause(f"{batch_id}")
         outcome = BatchOutcome(batch_id, len(frame), len(valid), reasons, None, False, None, 0.0)
+        if len(valid):
+            oldest = int(valid["time_ms"].min())
+            outcome.oldest_event_time = dt.datetime.fromtimestamp(oldest / 1000, dt.UTC)
         if len(valid) or self.unpublished is not None:
             batch_time = _batch_time(frame)
             snapshot, used = self._field(model, batch_id, batch_time, len(valid))
@@ -151,6 +156,7 @@ class BatchHandler:
         self.model, self.model_batch = model, batch_id
         outcome.duration_s = time.perf_counter() - t0
         outcome.stages_s = stages
+        outcome.finished_at = dt.datetime.now(dt.UTC)
         self._export(outcome, model)
         self.outcomes = [*self.outcomes[-99:], outcome]
         log.info(outcome.log_line())

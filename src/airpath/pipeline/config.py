@@ -16,7 +16,7 @@ from typing import Literal
 
 from airpath.errors import PipelineConfigError
 
-InputFormat = Literal["jsonl", "csv", "parquet"]
+InputFormat = Literal["jsonl", "csv", "parquet", "kafka"]
 FieldCompute = Literal["spark", "driver"]
 
 
@@ -55,6 +55,11 @@ class StreamConfig:
     metrics_port: int | None = None  # Prometheus endpoint of the job; None: off
     spark_conf: Mapping[str, str] = field(default_factory=dict)  # overrides, applied last
     keep_model_states: int = 3
+    # format "kafka": the connector jar is in the container image (deploy/Dockerfile),
+    # not in the PyPI wheel; each record's value is one reading as JSON.
+    kafka_bootstrap: str | None = None
+    kafka_topic: str = "airpath.readings"
+    kafka_max_offsets_per_trigger: int | None = None
 
     def __post_init__(self) -> None:
         if self.trigger_s < 0:
@@ -67,8 +72,10 @@ class StreamConfig:
             raise PipelineConfigError(f"tile size must be 0.0005–1 degree, got {self.tile_deg}")
         if not 1 <= self.sensor_buckets <= 4096:
             raise PipelineConfigError(f"sensor buckets must be 1–4096, got {self.sensor_buckets}")
-        if self.input_format not in ("jsonl", "csv", "parquet"):
+        if self.input_format not in ("jsonl", "csv", "parquet", "kafka"):
             raise PipelineConfigError(f"unknown input format {self.input_format!r}")
+        if self.input_format == "kafka" and not self.kafka_bootstrap:
+            raise PipelineConfigError("the kafka source needs the brokers (kafka_bootstrap)")
         if self.clock not in ("wall", "event"):
             raise PipelineConfigError(f"clock must be 'wall' or 'event', got {self.clock!r}")
 

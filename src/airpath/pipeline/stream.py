@@ -103,6 +103,20 @@ def raw_readings(spark: Any, config: StreamConfig) -> Any:
     from pyspark.sql import functions as F
 
     reader = spark.readStream
+    if config.input_format == "kafka":
+        # Offsets are Spark's own (checkpointed per batch), so a replay reads exactly the
+        # records of the batch it replays; needs spark-sql-kafka on the classpath.
+        kafka = (
+            reader.format("kafka")
+            .option("kafka.bootstrap.servers", config.kafka_bootstrap)
+            .option("subscribe", config.kafka_topic)
+            .option("startingOffsets", "earliest")
+            .option("failOnDataLoss", "true")
+        )
+        if config.kafka_max_offsets_per_trigger:
+            kafka = kafka.option("maxOffsetsPerTrigger", config.kafka_max_offsets_per_trigger)
+        df = kafka.load().select(F.col("value").cast("string").alias("payload"))
+        return _keyed(df, config)
     if config.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", config.max_files_per_trigger)
     landing = str(config.landing)
@@ -131,6 +145,13 @@ def raw_readings(spark: Any, config: StreamConfig) -> Any:
             .select("path", "content")
             .mapInPandas(parquet_payloads, "payload string")
         )
+    return _keyed(df, config)
+
+
+def _keyed(df: Any, config: StreamConfig) -> Any:
+    """Payload rows with the sensor bucket and event time the stateful step needs."""
+    from pyspark.sql import functions as F
+
     sensor = F.coalesce(F.get_json_object("payload", "$.sensor_id"), F.lit(""))
     event_time = F.get_json_object("payload", "$.time").try_cast("timestamp")
     return df.select(
@@ -203,7 +224,7 @@ def build_query(spark: Any, config: StreamConfig, handler: BatchHandler, *, once
 
 def start_stream(config: StreamConfig, *, once: bool = False, spark: Any = None) -> StreamRun:
     """Start the job; ``once`` processes what is in the landing directory, then stops."""
-    if not Path(config.landing).is_dir():
+    if config.input_format != "kafka" and not Path(config.landing).is_dir():
         raise PipelineConfigError(f"{config.landing}: landing directory does not exist")
     network = load_network(config.network)
     for d in (config.work, config.lake, config.deadletters):
@@ -225,7 +246,20 @@ def start_stream(config: StreamConfig, *, once: bool = False, spark: Any = None)
     listener = _ProgressListener(handler, metrics)
     spark.streams.addListener(listener)
     server = metrics.serve(config.metrics_port) if config.metrics_port is not None else None
-    query = build_query(spark, config, handler, once=once)
+    try:
+        query = build_query(spark, config, handler, once=once)
+    except Exception as exc:
+        spark.streams.removeListener(listener)
+        if server is not None:
+            server.shutdown()
+        if owns_spark:
+            spark.stop()
+        if config.input_format == "kafka" and "kafka" in str(exc).lower():
+            raise PipelineConfigError(
+                "the kafka source needs the spark-sql-kafka connector on Spark's classpath "
+                "(it is in the container image, see deploy/Dockerfile)"
+            ) from exc
+        raise
     return StreamRun(spark, query, handler, metrics, listener, server, owns_spark)
 
 

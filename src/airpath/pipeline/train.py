@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from airpath.pipeline.session import build_session, spark_settings
 from airpath.serving.snapshot import network_key
 
 Progress = Callable[[str], None]
+_UNREADABLE = re.compile(r"FAILED_READ_FILE\S*\] Encountered error while reading file (\S+?)\.?\s")
 
 # 50 M pairs: a few minutes of shuffle on a laptop, and far more than a variogram needs.
 DEFAULT_MAX_PAIRS = 50_000_000
@@ -74,6 +76,10 @@ def run_training(
     started (and stopped) here unless ``spark`` is given or one is already active.
     """
     say = progress or (lambda _msg: None)
+    if since is not None and until is not None and _utc(since) >= _utc(until):
+        raise PipelineConfigError(f"--since {_iso(since)} is not before --until {_iso(until)}")
+    if not -14.0 <= utc_offset_h <= 14.0:
+        raise PipelineConfigError(f"UTC offset must be -14…14 hours, got {utc_offset_h}")
     network = load_network(network_dir)
     space = EdgeSpace.from_network(network)
     owns_spark = False
@@ -95,6 +101,12 @@ def run_training(
             progress=say,
             where=(lake_dir, since, until),
         )
+    except Exception as exc:
+        # A truncated or foreign file in the lake is a bad input, not a bug of ours.
+        bad = _UNREADABLE.search(str(exc))
+        if bad is None:
+            raise
+        raise PipelineConfigError(f"{bad.group(1)}: unreadable lake file") from None
     finally:
         if owns_spark:
             spark.stop()
