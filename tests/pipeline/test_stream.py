@@ -143,3 +143,33 @@ def test_kafka_without_its_connector_is_a_clear_error(
     )
     with pytest.raises(PipelineConfigError, match="spark-sql-kafka connector"):
         run_stream(config, once=True, spark=spark)
+
+
+def test_metrics_endpoint_serves_the_job_metrics(
+    spark: Any, helsinki_dir: Path, sim_readings: Path, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    from airpath.pipeline.stream import start_stream
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    first = sorted(sim_readings.iterdir())[0]
+    shutil.copy(first, landing / first.name)
+    (landing / "zz.jsonl").write_text("{broken\n")
+    run = start_stream(_config(tmp_path, helsinki_dir, landing, metrics_port=0), once=True,
+                       spark=spark)  # fmt: skip
+    try:
+        run.query.awaitTermination(120)
+        port = run.metrics_server.server_port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    finally:
+        run.stop()
+    n_lines = len(first.read_text().splitlines()) + 1
+    assert f"airpath_input_rows_total {float(n_lines)}" in text
+    assert 'airpath_rejected_rows_total{reason="malformed"} 1.0' in text
+    for name in ("airpath_batch_duration_seconds_bucket", "airpath_field_freshness_seconds",
+                 "airpath_field_store_up 1.0", "airpath_batch_rows_unaccounted 0.0",
+                 "airpath_last_batch_id"):  # fmt: skip
+        assert name in text

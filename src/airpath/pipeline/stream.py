@@ -81,6 +81,7 @@ class StreamRun:
             self.listener = None
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
+            self.metrics_server.server_close()
             self.metrics_server = None
         self.handler.store.close()
         if self.owns_spark:
@@ -252,6 +253,7 @@ def start_stream(config: StreamConfig, *, once: bool = False, spark: Any = None)
         spark.streams.removeListener(listener)
         if server is not None:
             server.shutdown()
+            server.server_close()
         if owns_spark:
             spark.stop()
         if config.input_format == "kafka" and "kafka" in str(exc).lower():
