@@ -205,6 +205,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         spark_conf=conf,
         kafka_bootstrap=args.kafka_bootstrap,
         kafka_topic=args.kafka_topic,
+        models=Path(args.models) if args.models else None,
     )
     run = run_stream(config, once=args.once, progress=_progress)
     done = run.handler.outcomes
@@ -326,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--partitions", type=int, default=2, help="shuffle partitions")
     st.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     st.add_argument("--conf", action="append", metavar="KEY=VALUE", help="Spark setting")
+    st.add_argument(
+        "--models", help="model registry of `airpath train`: newer versions adopted live"
+    )
     st.add_argument("--once", action="store_true", help="process the files present, then stop")
     st.set_defaults(func=cmd_stream)
 
@@ -338,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     mq.add_argument("--client-id", default="airpath-bridge", help="fixed: the session's name")
     mq.add_argument("--landing", required=True, help="landing directory of the streaming job")
     mq.set_defaults(func=cmd_ingest_mqtt)
+
+    from airpath.pipeline.train import add_train_arguments, cmd_train
+
+    tr = sub.add_parser("train", help="Spark batch job: fit the model from the history lake")
+    add_train_arguments(tr)
+    tr.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="score the estimators and routes on a simulated day")
     e.add_argument("--network", required=True, help="network directory")

@@ -6,20 +6,27 @@ moves smoothly with a daily cycle. For each horizon ``h`` a river
 
 * ``L(t)`` (mean reversion of weather anomalies),
 * ``L(t) - L(t - 15 min)`` (momentum),
-* first and second time-of-day harmonics (the daily traffic/boundary-layer cycle).
+* first and second time-of-day harmonics (the daily traffic/boundary-layer cycle),
+* only when a learnt diurnal profile ``D`` is given (``diurnal``, fitted from the history
+  lake by :func:`airpath.air.training.diurnal_profile`): its change ``D(t+h) - D(t)``,
+  which carries the weekday/weekend and local-time shape the UTC harmonics cannot.
 
-Learning the change makes an untrained model exactly persistence. Labels arrive late: the
-level seen at ``t`` is the target of the features stored at ``t - h`` (matched within
-``tolerance_s``). Evaluation is prequential — each forecast is scored when its target
-arrives and before the model learns from it — as a running RMSE per horizon, next to the
-running RMSE of persistence (``rmse()``, ``persistence_rmse()``).
+Learning the change makes an untrained model exactly persistence. Without a profile the
+features (and hence every number) are those of a forecaster that never heard of one; a
+profile set mid-stream (``forecaster.diurnal = …``) is a new key in the feature dict,
+whose river weight starts at 0, so the learnt weights carry on undisturbed.
+
+Labels arrive late: the level seen at ``t`` is the target of the features stored at
+``t - h`` (matched within ``tolerance_s``). Evaluation is prequential — each forecast is
+scored when its target arrives and before the model learns from it — as a running RMSE
+per horizon, next to the running RMSE of persistence (``rmse()``, ``persistence_rmse()``).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +50,11 @@ class LevelForecaster:
 
     Expects updates roughly every ``tolerance_s * 2`` seconds or more often (a 5-min
     streaming batch cadence is typical); irregular gaps only skip training pairs.
+    ``diurnal`` maps a UTC time (epoch s) to the expected level (log units).
     """
+
+    # A class-level default: model states pickled before the hook existed load as None.
+    diurnal: Callable[[float], float] | None = None
 
     def __init__(
         self,
@@ -52,11 +63,13 @@ class LevelForecaster:
         learning_rate: float = 0.02,
         tolerance_s: float = 150.0,
         warm_up: int = 48,
+        diurnal: Callable[[float], float] | None = None,
     ) -> None:
         self.horizons_min = tuple(float(h) for h in horizons_min)
         self.learning_rate = float(learning_rate)
         self.tolerance_s = float(tolerance_s)
         self.warm_up = int(warm_up)
+        self.diurnal = diurnal
         self.reset()
 
     def reset(self) -> None:
@@ -80,10 +93,11 @@ class LevelForecaster:
                 continue
             self._rmse[h].update(level, past.forecasts[h])
             self._persistence[h].update(level, past.level)
-            self.models[h].learn_one(past.features, level - past.level)
+            x = self._with_diurnal(h, past.time_s, past.features)
+            self.models[h].learn_one(x, level - past.level)
             self.n_learned[h] += 1
         features = self._features(time_s, level)
-        forecasts = {h: level + self._delta(h, features) for h in self.horizons_min}
+        forecasts = {h: level + self._delta(h, time_s, features) for h in self.horizons_min}
         self.history.append(_Step(time_s, level, features, forecasts))
         horizon_s = 60.0 * max(self.horizons_min, default=0.0) + 2 * self.tolerance_s
         while self.history and self.history[0].time_s < time_s - horizon_s - 900.0:
@@ -96,7 +110,7 @@ class LevelForecaster:
         h = min(self.horizons_min, key=lambda k: abs(k - horizon_min), default=None)
         if h is None:
             return level
-        return level + self._delta(h, self._features(time_s, level)) * horizon_min / h
+        return level + self._delta(h, time_s, self._features(time_s, level)) * horizon_min / h
 
     def rmse(self) -> dict[float, float]:
         """Prequential RMSE of the model's level forecasts, per horizon (log units)."""
@@ -106,10 +120,20 @@ class LevelForecaster:
         """Prequential RMSE of persistence (``L(t+h) = L(t)``) over the same targets."""
         return {h: m.get() for h, m in self._persistence.items()}
 
-    def _delta(self, h: float, features: dict[str, float]) -> float:
+    def _delta(self, h: float, time_s: float, features: dict[str, float]) -> float:
         if self.n_learned[h] < self.warm_up:
             return 0.0
-        return float(self.models[h].predict_one(features))
+        return float(self.models[h].predict_one(self._with_diurnal(h, time_s, features)))
+
+    def _with_diurnal(
+        self, h: float, time_s: float, features: dict[str, float]
+    ) -> dict[str, float]:
+        """``features`` itself without a profile; with one, plus the profile's change over
+        the horizon (computed when used, so a newly adopted profile applies at once)."""
+        if self.diurnal is None:
+            return features
+        change = self.diurnal(time_s + 60.0 * h) - self.diurnal(time_s)
+        return {**features, "diurnal_change": change}
 
     def _at(self, time_s: float) -> _Step | None:
         best = None

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from airpath.air.observations import ObservationBatch
 from airpath.errors import FieldStoreError
 from airpath.network.store import Network
+from airpath.pipeline.artifacts import ModelRegistry, adopt
 from airpath.pipeline.config import StreamConfig
 from airpath.pipeline.metrics import JobMetrics
 from airpath.pipeline.model import ModelCheckpoints, StreamModel
@@ -102,6 +103,7 @@ class BatchHandler:
         self.metrics = metrics
         self.spark = spark
         self.checkpoints = ModelCheckpoints(config.model_dir, keep=config.keep_model_states)
+        self.registry = ModelRegistry(config.models) if config.models is not None else None
         self.model: StreamModel | None = None
         self.model_batch: int = -1
         self.outcomes: list[BatchOutcome] = []
@@ -128,6 +130,7 @@ class BatchHandler:
         t1 = time.perf_counter()
         stages["write"] = t1 - t0 - stages["gate_match"]
         model = self._model_for(batch_id)
+        self._adopt(batch_id, model)
         obs = _observations(valid)
         model.learn(obs)
         if len(valid):
@@ -178,6 +181,28 @@ class BatchHandler:
         if saved is not None:
             return saved[1]
         return StreamModel(space_at(self.network_path), self.config.horizons_min)
+
+    def _adopt(self, batch_id: int, model: StreamModel) -> None:
+        """Switch to a newer artifact of ``airpath train``, if any, without losing state.
+
+        Which version a batch adopted is written down before it is used, so a batch
+        replayed after a crash adopts the same one (exactly once, also for models).
+        """
+        if self.registry is None:
+            return
+        path = self.config.model_dir / "adoptions.json"
+        log_ = json.loads(path.read_text()) if path.exists() else {}
+        want = log_.get(str(batch_id))
+        if want is None:
+            latest = self.registry.latest_version()
+            if latest is None or latest == getattr(model, "adopted_version", None):
+                return
+            want = log_[str(batch_id)] = latest
+            _write_json(path, log_)
+        if want != getattr(model, "adopted_version", None):
+            adopt(model, self.registry.get(want), network_key=self.network_key)
+            model.adopted_version = want
+            log.info(json.dumps({"event": "model_adopted", "batch_id": batch_id, "version": want}))
 
     def _field(
         self, model: StreamModel, batch_id: int, batch_time: dt.datetime, n_valid: int
@@ -356,7 +381,7 @@ def _observations(valid: pd.DataFrame) -> ObservationBatch:
     )
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
+def _write_json(path: Path, document: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(document, separators=(",", ":")))
     tmp.replace(path)

@@ -57,6 +57,8 @@ class StreamConfig:
     keep_model_states: int = 3
     # format "kafka": the connector jar is in the container image (deploy/Dockerfile),
     # not in the PyPI wheel; each record's value is one reading as JSON.
+    # The registry `airpath train` writes to; a newer version is adopted between batches.
+    models: Path | None = None
     kafka_bootstrap: str | None = None
     kafka_topic: str = "airpath.readings"
     kafka_max_offsets_per_trigger: int | None = None

@@ -43,6 +43,7 @@ class StreamModel:
         self.newest_event_s: float | None = None
         self.n_batches = 0
         self.sensors: dict[str, dict[str, Any]] = {}  # latest reading per sensor
+        self.adopted_version: str | None = None  # model artifact in use (airpath train)
 
     def observe_sensors(self, valid: pd.DataFrame) -> None:
         """Keep the latest position, time and value per pollutant of each sensor."""

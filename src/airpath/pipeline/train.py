@@ -2,7 +2,7 @@
 
 Plan::
 
-    <lake>/readings/date=…/hour=…/*.parquet   (partition pruning on date for --since/--until)
+    <lake>/readings/date=…/hour=…/*.parquet   (--since/--until prune date/hour partitions)
       ─► usable rows ⋈ broadcast priors        log-ratio r = log(max(c, 0.1) / prior)
       ─► cells: groupBy(pollutant, hour, edge)  n, mean, var_samp of r          (cached)
            ├─► hourly levels: groupBy(pollutant, hour)            ─► driver (P × hours rows)
@@ -47,7 +47,8 @@ from airpath.serving.snapshot import network_key
 Progress = Callable[[str], None]
 _UNREADABLE = re.compile(r"FAILED_READ_FILE\S*\] Encountered error while reading file (\S+?)\.?\s")
 
-# 50 M pairs: a few minutes of shuffle on a laptop, and far more than a variogram needs.
+# 50 M pairs: far more than a stable variogram needs (thousands per distance bin), while
+# bounding the shuffle of the pair join.
 DEFAULT_MAX_PAIRS = 50_000_000
 N_BINS = 15
 # The lake columns the job reads (batch.py writes them): an explicit schema means no
