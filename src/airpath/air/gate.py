@@ -34,7 +34,7 @@ import pandas as pd
 
 from airpath.air.parsers import parse_jsonl
 from airpath.air.readings import Rejected, validate
-from airpath.air.rules import DEFAULT_MAX_AGE, AreaLike, RecentKeys, RejectReason, time_ms
+from airpath.air.rules import DEFAULT_MAX_AGE, AreaLike, Key, RecentKeys, RejectReason, time_ms
 from airpath.air.schema import Reading
 
 Clock = Literal["wall", "event"]
@@ -115,11 +115,7 @@ def gate_lines(
         now = _from_ms(newest)
     else:
         now = _from_ms(now_ms)
-    seen = RecentKeys(max_size=1 << 30)
-    for sensor, memory in memories.items():
-        for pollutant, times in memory.keys.items():
-            for t in times:
-                seen.add((sensor, t, pollutant))
+    seen = _Remembered(memories)
     watermark = None if watermark_ms is None or watermark_ms <= 0 else _from_ms(watermark_ms)
     result = validate(
         readings,
@@ -165,6 +161,34 @@ def gate_lines(
     if forget_after_ms is not None and watermark_ms:
         out = {k: m for k, m in out.items() if m.last_time_ms >= watermark_ms - forget_after_ms}
     return GateResult(valid, bad, out)
+
+
+class _Remembered(RecentKeys):
+    """The keys the memories hold, looked up per (sensor, pollutant) on first use: a
+    bucket remembers thousands of sensors, a batch touches few of their keys."""
+
+    def __init__(self, memories: Mapping[str, SensorMemory]) -> None:
+        super().__init__(max_size=1)
+        self.memories = memories
+        self.sets: dict[tuple[str, str], set[int]] = {}
+
+    def _set(self, sensor: str, pollutant: str) -> set[int]:
+        got = self.sets.get((sensor, pollutant))
+        if got is None:
+            memory = self.memories.get(sensor)
+            got = set(memory.keys.get(pollutant, ())) if memory is not None else set()
+            self.sets[(sensor, pollutant)] = got
+        return got
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 3:
+            return False
+        sensor, t, pollutant = key
+        return t in self._set(str(sensor), str(pollutant))
+
+    def add(self, key: Key) -> None:
+        sensor, t, pollutant = key
+        self._set(sensor, pollutant).add(t)
 
 
 def _parse(lines: Sequence[str]) -> tuple[list[Reading], list[str], list[Rejected]]:
