@@ -44,7 +44,7 @@ from airpath.pipeline.metrics import JobMetrics
 from airpath.pipeline.processor import OUTPUT_SCHEMA, SensorGateProcessor
 from airpath.pipeline.session import build_session, spark_settings
 from airpath.serving.snapshot import network_key
-from airpath.serving.store import FieldStore, LocalFieldStore
+from airpath.serving.store import open_store
 
 log = logging.getLogger("airpath.stream")
 Progress = Callable[[str], None]
@@ -88,15 +88,6 @@ class StreamRun:
             with contextlib.suppress(Exception):
                 self.spark.stop()
             self.owns_spark = False
-
-
-def open_store(location: str, key: str) -> FieldStore:
-    """The field store at ``location``: ``redis://…`` or a directory."""
-    if location.startswith(("redis://", "rediss://", "unix://")):
-        from airpath.serving.redis_store import RedisFieldStore
-
-        return RedisFieldStore(location, network_key=key)
-    return LocalFieldStore(location)
 
 
 def raw_readings(spark: Any, config: StreamConfig) -> Any:

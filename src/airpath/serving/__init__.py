@@ -25,6 +25,7 @@ from airpath.serving.store import (
     NotifyingFieldStore,
     RetryPolicy,
     UpdateListener,
+    open_store,
 )
 from airpath.serving.subscriber import FieldSubscriber, SubscriberStatus
 
@@ -43,4 +44,5 @@ __all__ = [
     "decode_snapshot",
     "encode_snapshot",
     "network_key",
+    "open_store",
 ]

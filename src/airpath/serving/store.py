@@ -318,3 +318,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def open_store(location: str, network_key: str) -> FieldStore:
+    """The field store at ``location``: ``redis://…`` (or ``rediss://``, ``unix://``) or a
+    directory (created if missing)."""
+    if location.startswith(("redis://", "rediss://", "unix://")):
+        from airpath.serving.redis_store import RedisFieldStore
+
+        return RedisFieldStore(location, network_key=network_key)
+    return LocalFieldStore(location)
