@@ -95,8 +95,8 @@ def test_missing_network(tmp_path, capsys):
 
 
 def test_demo_runs_on_the_embedded_default(tmp_path, capsys):
-    assert main(["demo", "--workdir", str(tmp_path)]) == 0
+    assert main(["demo", "--examples", "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("least exposure") >= 1
     assert "dose" in out
-    assert main(["demo", "--workdir", str(tmp_path)]) == 0  # reuses the built network
+    assert main(["demo", "--examples", "--workdir", str(tmp_path)]) == 0  # reuses the built network

@@ -91,9 +91,19 @@ def _route_line(r: Route) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from airpath.demo import run_demo
+    from airpath.demo import DemoConfig, print_examples, run_demo
 
-    return run_demo(Path(args.workdir), progress=_progress)
+    if args.examples:
+        return print_examples(Path(args.workdir), progress=_progress)
+    config = DemoConfig(
+        workdir=Path(args.workdir),
+        city=args.city,
+        data=Path(args.data) if args.data else None,
+        speed=args.speed,
+        host=args.host,
+        port=args.port,
+    )
+    return run_demo(config, progress=_progress)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -281,8 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the full result as GeoJSON")
     r.set_defaults(func=cmd_route)
 
-    d = sub.add_parser("demo", help="build the embedded default network and show example routes")
-    d.add_argument("--workdir", default=".airpath", help="where to keep built networks")
+    d = sub.add_parser(
+        "demo", help="the whole system: simulated city, streaming job, API and live map"
+    )
+    d.add_argument("--workdir", default=".airpath", help="networks, job state and logs")
+    d.add_argument("--city", default="helsinki", choices=["helsinki", "barcelona"])
+    d.add_argument("--data", help="--city barcelona: the Barcelona data folder")
+    d.add_argument("--speed", type=float, default=1.0, help="simulated s per wall s (default 1)")
+    d.add_argument("--host", default="127.0.0.1", help="address of the web map (default local)")
+    d.add_argument("--port", type=int, default=8080, help="port of the web map (default 8080)")
+    d.add_argument("--examples", action="store_true", help="print example routes and exit")
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("simulate", help="simulate a city: true pollution and sensor readings")
@@ -343,7 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     mq.add_argument("--landing", required=True, help="landing directory of the streaming job")
     mq.set_defaults(func=cmd_ingest_mqtt)
 
+    from airpath.api.cli import add_serve_parser
     from airpath.pipeline.train import add_train_arguments, cmd_train
+
+    add_serve_parser(sub)
 
     tr = sub.add_parser("train", help="Spark batch job: fit the model from the history lake")
     add_train_arguments(tr)

