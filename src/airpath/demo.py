@@ -212,8 +212,6 @@ def plan_services(
         start.isoformat(),
         "--speed",
         f"{config.speed:g}",
-        "--slice",
-        "10s",
         "--incidents",
         str(run_dir / "incidents.json"),
     ]

@@ -1,12 +1,13 @@
-"""Map-matching: validated readings (lat/lon) onto the network's rideable edges.
+"""Map-matching: validated readings (lat/lon) onto the network's street edges.
 
-Each reading goes to the nearest rideable street segment (the router's
+Each reading goes to the nearest segment a cyclist may ride or walk (the router's
 :class:`~airpath.routing.snap.Snapper`, one vectorised STRtree query per batch) and to
 that segment's forward edge (its backward edge on a one-way street against the
 geometry). The two directions of a street share a midpoint and hence a truth and an
 estimate, so the direction does not matter to the estimators.
 
-A reading farther from any rideable street than its kind's tolerance is rejected with
+Footways and steps count: a bike sensor pushed through a park measures the air there.
+A reading farther from any such street than its kind's tolerance is rejected with
 :attr:`MatchReject.TOO_FAR` and counted: a mobile sensor 30 m off a street is off the
 network (GPS error is ~2 m per axis; a glitch or a ride through a park), a fixed sensor
 may stand on a façade or a rooftop up to 100 m from the nearest street axis.
@@ -75,11 +76,11 @@ class MatchResult:
 
 
 class EdgeMatcher:
-    """Nearest rideable edge within a tolerance, for many readings at once."""
+    """Nearest street edge (ridden or walked) within a tolerance, for many readings at once."""
 
     def __init__(self, network: Network, tolerance: MatchTolerance | None = None) -> None:
         self.tolerance = tolerance or MatchTolerance()
-        self.snapper = Snapper(network, _SEARCH_LIMIT_M)
+        self.snapper = Snapper(network, _SEARCH_LIMIT_M, walkable=True)
 
     def match_points(
         self, lat: Sequence[float], lon: Sequence[float], tolerance_m: Sequence[float]

@@ -4,7 +4,7 @@ Rows are repartitioned by a tile key (``floor(lat/size), floor(lon/size)``), so 
 matches the readings of a few tiles; every worker process holds the network's edge index
 once (memory-mapped arrays, loaded on first use — the "broadcast" is the network
 directory, which must be readable by every executor: baked into the image or on a shared
-volume). A reading farther from a rideable street than its kind's tolerance is rejected
+volume). A reading farther from any street than its kind's tolerance is rejected
 with the reason ``too_far``.
 """
 
@@ -60,7 +60,7 @@ def match_frames(network_path: str, frames: Iterator[pd.DataFrame]) -> Iterator[
             for i, d in zip(valid[edge < 0].tolist(), dist[edge < 0].tolist(), strict=True):
                 status[i] = "rejected"
                 reason[i] = MatchReject.TOO_FAR.value
-                message[i] = f"{d:.0f} m from the nearest rideable street"
+                message[i] = f"{d:.0f} m from the nearest street"
                 payload[i] = json.dumps(_record(out.iloc[i]), default=str)
         out["status"], out["reason"], out["message"], out["payload"] = (
             status,

@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 
 from airpath.errors import CoordinateError, OutsideCoverageError
-from airpath.network.segments import MODE_RIDE
+from airpath.network.segments import MODE_RIDE, MODE_WALK
 from airpath.network.store import Network
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -51,7 +51,11 @@ def check_coordinate(lat: float, lon: float) -> None:
 class Snapper:
     """Nearest-rideable-segment lookup for one network."""
 
-    def __init__(self, network: Network, max_distance_m: float = 500.0) -> None:
+    def __init__(
+        self, network: Network, max_distance_m: float = 500.0, *, walkable: bool = False
+    ) -> None:
+        """``walkable`` also admits segments a cyclist may only walk (footways, steps):
+        right for placing sensor readings, wrong for route ends."""
         self.max_distance_m = max_distance_m
         n_seg = int(network.manifest["counts"]["segments"])
         seg = np.asarray(network.edge_segment)
@@ -61,7 +65,9 @@ class Snapper:
         self.seg_edges[seg[~rev], 0] = edges[~rev]
         self.seg_edges[seg[rev], 1] = edges[rev]
         rideable = np.zeros(n_seg, dtype=bool)
-        rideable[seg[np.asarray(network.edge_mode) == MODE_RIDE]] = True
+        mode = np.asarray(network.edge_mode)
+        usable = (mode == MODE_RIDE) | ((mode == MODE_WALK) if walkable else False)
+        rideable[seg[usable]] = True
 
         bbox = network.manifest["bbox"]
         self._lat0 = math.radians(0.5 * (bbox[1] + bbox[3]))

@@ -135,16 +135,18 @@ def run_simulation(
     last_pct = -1
     for piece in sim:
         name = slice_name(piece.start)
+        if speed > 0:
+            # A slice's readings exist once its last moment has passed: paced live, no
+            # reading is ever stamped later than the wall clock says.
+            due_s = (piece.end - config.start).total_seconds() / speed
+            wait_s = due_s - (clock.monotonic() - wall0)
+            if wait_s > 0:
+                clock.sleep(wait_s)
         if piece.index % every == 0:
             write_truth(out / "truth" / f"{name}.npz", piece.start, piece.truth_ugm3)
             n_truth += 1
         write_readings(out / "readings" / f"{name}.jsonl", piece.readings)
         n_readings += len(piece.readings)
-        if speed > 0:
-            due_s = (piece.end - config.start).total_seconds() / speed
-            wait_s = due_s - (clock.monotonic() - wall0)
-            if wait_s > 0:
-                clock.sleep(wait_s)
         pct = 100 * (piece.index + 1) // config.n_slices
         if progress is not None and pct != last_pct:
             progress(float(pct))
