@@ -362,9 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     mq.set_defaults(func=cmd_ingest_mqtt)
 
     from airpath.api.cli import add_serve_parser
+    from airpath.deploy.cli import add_k8s_parser
     from airpath.pipeline.train import add_train_arguments, cmd_train
 
     add_serve_parser(sub)
+    add_k8s_parser(sub)
 
     tr = sub.add_parser("train", help="Spark batch job: fit the model from the history lake")
     add_train_arguments(tr)

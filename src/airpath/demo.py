@@ -89,8 +89,11 @@ class Service:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers (Spark's JVM, workers)
+            deadline = time.monotonic() + 10.0
+            while live_members(self.proc.pid) and time.monotonic() < deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers (Spark's JVM)
+                time.sleep(0.1)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -100,6 +103,21 @@ class Service:
             self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
         )
         return " | ".join(line.strip() for line in lines[-n:])
+
+
+def live_members(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that are still running (zombies excluded: they hold no
+    resources and are their parent's, or init's, to reap)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":  # state, ppid, pgrp, ...
+            out.append(int(stat.parent.name))
+    return out
 
 
 @dataclass(frozen=True)
@@ -149,6 +167,10 @@ def run_demo(config: DemoConfig, *, progress: Progress, stop: threading.Event | 
         for svc in services:
             progress(f"starting {svc.name} (log: {svc.log_path})")
             svc.start(env)
+        # Each child leads its own process group (its pid): what an operator, or a test,
+        # checks to see that nothing outlived the demo.
+        groups = {s.name: s.proc.pid for s in services if s.proc is not None}
+        (run_dir / "process-groups.json").write_text(json.dumps(groups))
         url = f"http://{config.host}:{config.port}"
         wait_ready(url, services, stop, config.ready_timeout_s, progress)
         if stop.is_set():

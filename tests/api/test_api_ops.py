@@ -67,10 +67,12 @@ def test_no_sensors_file_configured(client: TestClient) -> None:
     assert client.get("/v1/sensors").json() == {"updated_at": None, "sensors": []}
 
 
-def test_static_map_placeholder_and_docs(client: TestClient, make_app: AppFactory) -> None:
+def test_static_map_and_docs(client: TestClient, make_app: AppFactory) -> None:
     r = client.get("/")
     assert r.status_code == 200
-    assert "map is coming" in r.text
+    assert 'data-testid="map-canvas"' in r.text  # the web map (tests/web drives it)
+    # Browsers run ES modules only when served with a JavaScript type.
+    assert "javascript" in client.get("/app.js").headers["content-type"]
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert {"/v1/route", "/v1/field", "/v1/readings", "/v1/sensors"} <= set(spec["paths"])
