@@ -198,8 +198,9 @@ def test_training_is_scheduled_with_dynamic_allocation(rendered: dict[str, Rende
         "initialExecutors": 1,
     }
     network, master = "/opt/airpath/network", IN_CLUSTER_MASTER
-    assert template["arguments"] == ["train", "--lake", "/var/lib/airpath/stream/lake", "--network", network,
-                                     "--out", "/var/lib/airpath/models", "--master", master]  # fmt: skip
+    lake, models = "/var/lib/airpath/stream/lake", "/var/lib/airpath/models"
+    assert template["arguments"] == ["train", "--lake", lake, "--network", network,
+                                     "--out", models, "--master", master]  # fmt: skip
     conf = template["sparkConf"]
     assert conf["spark.plugins"] == "org.apache.spark.scheduler.cluster.k8s.ExecutorRollPlugin"
     assert conf["spark.kubernetes.executor.rollInterval"] == "1h"

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mosquitto import Mosquitto, wait_until
 
 from airpath.air.parsers import parse_jsonl
 from airpath.air.readings import Rejected, RejectReason
@@ -33,6 +32,7 @@ from airpath.errors import PipelineConfigError, SourceError
 from airpath.sensors.landing import LandingWriter, MemoryLanding
 from airpath.sensors.mqtt import MqttBridge, MqttConfig, publish_readings
 from airpath.sensors.output import reading_to_json
+from mosquitto import Mosquitto, wait_until
 
 START = dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.UTC)
 TOPIC = "airpath/readings/test"
