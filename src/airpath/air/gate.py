@@ -28,8 +28,10 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from airpath.air.parsers import parse_jsonl
@@ -64,7 +66,7 @@ class SensorMemory:
     (served by ``GET /v1/sensors``).
     """
 
-    keys: dict[str, list[int]] = field(default_factory=dict)
+    keys: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)  # sorted
     n_in: int = 0
     n_valid: int = 0
     n_rejected: int = 0
@@ -74,12 +76,15 @@ class SensorMemory:
     last_lon: float = math.nan
     last_value_ugm3: dict[str, float] = field(default_factory=dict)
 
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, separators=(",", ":"), allow_nan=True)
-
-    @classmethod
-    def from_json(cls, text: str | None) -> SensorMemory:
-        return cls() if not text else cls(**json.loads(text))
+    def same_as(self, other: SensorMemory) -> bool:
+        """Equal, keys included (arrays do not compare with ``==``)."""
+        plain = {k: v for k, v in self.__dict__.items() if k != "keys"}
+        other_plain = {k: v for k, v in other.__dict__.items() if k != "keys"}
+        return (
+            json.dumps(plain, sort_keys=True) == json.dumps(other_plain, sort_keys=True)
+            and self.keys.keys() == other.keys.keys()
+            and all(np.array_equal(self.keys[p], other.keys[p]) for p in self.keys)
+        )
 
 
 @dataclass(frozen=True)
@@ -164,31 +169,29 @@ def gate_lines(
 
 
 class _Remembered(RecentKeys):
-    """The keys the memories hold, looked up per (sensor, pollutant) on first use: a
-    bucket remembers thousands of sensors, a batch touches few of their keys."""
+    """The keys the memories hold (sorted arrays, searched in place) plus the keys of this
+    batch: a bucket remembers millions of keys and a batch looks up a few thousand."""
 
     def __init__(self, memories: Mapping[str, SensorMemory]) -> None:
         super().__init__(max_size=1)
         self.memories = memories
-        self.sets: dict[tuple[str, str], set[int]] = {}
-
-    def _set(self, sensor: str, pollutant: str) -> set[int]:
-        got = self.sets.get((sensor, pollutant))
-        if got is None:
-            memory = self.memories.get(sensor)
-            got = set(memory.keys.get(pollutant, ())) if memory is not None else set()
-            self.sets[(sensor, pollutant)] = got
-        return got
+        self.added: set[Key] = set()
 
     def __contains__(self, key: object) -> bool:
+        if key in self.added:
+            return True
         if not isinstance(key, tuple) or len(key) != 3:
             return False
         sensor, t, pollutant = key
-        return t in self._set(str(sensor), str(pollutant))
+        memory = self.memories.get(str(sensor))
+        held = memory.keys.get(str(pollutant)) if memory is not None else None
+        if held is None or len(held) == 0:
+            return False
+        i = int(np.searchsorted(held, t))
+        return i < len(held) and int(held[i]) == t
 
     def add(self, key: Key) -> None:
-        sensor, t, pollutant = key
-        self._set(sensor, pollutant).add(t)
+        self.added.add(key)
 
 
 def _parse(lines: Sequence[str]) -> tuple[list[Reading], list[str], list[Rejected]]:
@@ -247,26 +250,32 @@ def _remember(
         strict=True,
     )
     newest_of: dict[tuple[str, str], int] = {}
+    new_keys: dict[tuple[str, str], list[int]] = {}
     for sensor, p, t, v, kind, lat, lon in rows:
         m = out.setdefault(sensor, SensorMemory())
         m.n_in += 1
         m.n_valid += 1
         if t >= horizon_ms:
-            m.keys.setdefault(p, []).append(t)
+            new_keys.setdefault((sensor, p), []).append(t)
         if t >= newest_of.get((sensor, p), -1):
             newest_of[(sensor, p)] = t
             if t >= m.last_time_ms - 60_000:
                 m.last_value_ugm3[p] = v
         if t >= m.last_time_ms:
             m.last_time_ms, m.last_kind, m.last_lat, m.last_lon = t, kind, lat, lon
+    for (sensor, p), ts in new_keys.items():
+        m = out[sensor]
+        old = m.keys.get(p)
+        fresh = np.asarray(ts, dtype=np.int64)
+        m.keys[p] = np.union1d(old, fresh) if old is not None else np.unique(fresh)
     for m in out.values():
-        m.keys = {p: sorted(set(ts)) for p, ts in sorted(m.keys.items()) if ts}
+        m.keys = {p: ts for p, ts in sorted(m.keys.items()) if len(ts)}
     return out
 
 
 def _copy(m: SensorMemory, horizon_ms: int) -> SensorMemory:
     return SensorMemory(
-        keys={p: [t for t in ts if t >= horizon_ms] for p, ts in m.keys.items()},
+        keys={p: ts[ts >= horizon_ms] for p, ts in m.keys.items()},
         n_in=m.n_in,
         n_valid=m.n_valid,
         n_rejected=m.n_rejected,
@@ -278,15 +287,34 @@ def _copy(m: SensorMemory, horizon_ms: int) -> SensorMemory:
     )
 
 
-def memories_to_json(memories: Mapping[str, SensorMemory]) -> str:
-    """One bucket's memories as JSON (the state store's value)."""
-    return json.dumps({k: m.__dict__ for k, m in sorted(memories.items())}, separators=(",", ":"))
+def pack_memories(memories: Mapping[str, SensorMemory]) -> tuple[str, bytes]:
+    """One bucket's memories as the state store's value: JSON for the small fields, and
+    every key array concatenated into one little-endian int64 blob (at high rates a
+    bucket remembers millions of keys; as JSON numbers they would dominate the batch)."""
+    meta: dict[str, Any] = {}
+    arrays: list[npt.NDArray[np.int64]] = []
+    for sensor, m in sorted(memories.items()):
+        item = {k: v for k, v in m.__dict__.items() if k != "keys"}
+        item["key_counts"] = [[p, len(a)] for p, a in sorted(m.keys.items())]
+        arrays.extend(a for _, a in sorted(m.keys.items()))
+        meta[sensor] = item
+    blob = np.concatenate(arrays).astype("<i8").tobytes() if arrays else b""
+    return json.dumps(meta, separators=(",", ":"), allow_nan=True), blob
 
 
-def memories_from_json(text: str | None) -> dict[str, SensorMemory]:
+def unpack_memories(text: str | None, blob: bytes | None) -> dict[str, SensorMemory]:
     if not text:
         return {}
-    return {k: SensorMemory(**v) for k, v in json.loads(text).items()}
+    keys = np.frombuffer(blob or b"", dtype="<i8")
+    out: dict[str, SensorMemory] = {}
+    at = 0
+    for sensor, item in json.loads(text).items():
+        arrays = {}
+        for p, n in item.pop("key_counts"):
+            arrays[p] = keys[at : at + n].astype(np.int64)
+            at += n
+        out[sensor] = SensorMemory(keys=arrays, **item)
+    return out
 
 
 def _from_ms(ms: int) -> dt.datetime:

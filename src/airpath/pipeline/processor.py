@@ -27,8 +27,8 @@ from airpath.air.gate import (
     VALID_COLUMNS,
     Clock,
     gate_lines,
-    memories_from_json,
-    memories_to_json,
+    pack_memories,
+    unpack_memories,
 )
 from airpath.air.rules import AreaLike
 
@@ -55,7 +55,7 @@ class SensorGateProcessor(StatefulProcessor):
         self.clock: Clock = clock
 
     def init(self, handle: StatefulProcessorHandle) -> None:
-        self.memories = handle.getValueState("memories", "json string")
+        self.memories = handle.getValueState("memories", "json string, keys binary")
 
     def handleInputRows(self, key: Any, rows: Any, timerValues: Any) -> Iterator[pd.DataFrame]:
         lines: list[str] = []
@@ -65,7 +65,7 @@ class SensorGateProcessor(StatefulProcessor):
         watermark_ms = int(timerValues.getCurrentWatermarkInMs())
         result = gate_lines(
             lines,
-            memories_from_json(stored[0] if stored else None),
+            unpack_memories(stored[0], stored[1]) if stored else {},
             now_ms=int(timerValues.getCurrentProcessingTimeInMs()),
             watermark_ms=watermark_ms if watermark_ms > 0 else None,
             area=self.area,
@@ -73,7 +73,7 @@ class SensorGateProcessor(StatefulProcessor):
             clock=self.clock,
             forget_after_ms=FORGET_AFTER_MS,
         )
-        self.memories.update((memories_to_json(result.memories),))
+        self.memories.update(pack_memories(result.memories))
         yield to_output(result.valid, result.rejected)
 
     def close(self) -> None:
