@@ -266,8 +266,12 @@ def _remember(
     for (sensor, p), ts in new_keys.items():
         m = out[sensor]
         old = m.keys.get(p)
+        # Accepted keys are new by construction (repeats were rejected), so a merge
+        # needs no de-duplication.
         fresh = np.asarray(ts, dtype=np.int64)
-        m.keys[p] = np.union1d(old, fresh) if old is not None else np.unique(fresh)
+        merged = fresh if old is None else np.concatenate([old, fresh])
+        merged.sort(kind="stable")
+        m.keys[p] = merged
     for m in out.values():
         m.keys = {p: ts for p, ts in sorted(m.keys.items()) if len(ts)}
     return out
