@@ -40,6 +40,7 @@ from airpath.errors import AirpathError, InputError, NetworkFormatError
 from airpath.network.sources import EMBEDDED, build_from_sources
 from airpath.network.store import Network, load_network
 from airpath.routing.router import Router
+from airpath.sensors.simulator import SimulationConfig, low_cost_sites
 
 Progress = Callable[[str], None]
 EXAMPLES = 4
@@ -49,6 +50,8 @@ INCIDENT_MIN = 45.0
 READY_TIMEOUT_S = 300.0
 STOP_GRACE_S = 15.0
 BCN_STATIONS = "stations_realtime_2024-04-21T19.json"
+SIM_DURATION_S = 24 * 3600.0
+SIM_SEED = 0
 
 
 class DemoError(AirpathError):
@@ -141,13 +144,12 @@ def run_demo(config: DemoConfig, *, progress: Progress, stop: threading.Event | 
     run_dir = config.workdir / "demo" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir.mkdir(parents=True, exist_ok=True)
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    incident = pick_incident(network)
+    incident = pick_incident(network, SimulationConfig.create(start, SIM_DURATION_S, SIM_SEED))
     (run_dir / "incidents.json").write_text(
         json.dumps(
             [
                 {
-                    "lat": incident.lat,
-                    "lon": incident.lon,
+                    "edge": incident.edge,
                     "start_offset_min": INCIDENT_AFTER_MIN,
                     "duration_min": INCIDENT_MIN,
                     "factor": 3.0,
@@ -229,7 +231,9 @@ def plan_services(
         "--out",
         str(sim),
         "--duration",
-        "24h",
+        f"{SIM_DURATION_S:g}s",
+        "--seed",
+        str(SIM_SEED),
         "--start",
         start.isoformat(),
         "--speed",
@@ -315,25 +319,30 @@ def wait_ready(
 
 @dataclass(frozen=True)
 class IncidentSite:
+    edge: int
     lat: float
     lon: float
     street: str
 
 
-def pick_incident(network: Network) -> IncidentSite:
-    """A named street near the middle of the network: where the demo's incident happens."""
+def pick_incident(network: Network, config: SimulationConfig) -> IncidentSite:
+    """The street of one of the simulation's low-cost sensors (a named one if possible), so
+    that the jam is sensed and shows in the live field (most streets have no sensor); the
+    middle of the network if the simulation has none."""
+    sites = low_cost_sites(network, config)
     lat = np.asarray(network.node_lat)
     lon = np.asarray(network.node_lon)
     tail, head = np.asarray(network.edge_tail), np.asarray(network.edge_head)
     mid_lat, mid_lon = 0.5 * (lat[tail] + lat[head]), 0.5 * (lon[tail] + lon[head])
-    c_lat, c_lon = float(np.median(mid_lat)), float(np.median(mid_lon))
-    d = (mid_lat - c_lat) ** 2 + ((mid_lon - c_lon) * math.cos(math.radians(c_lat))) ** 2
-    for e in np.argsort(d)[:500].tolist():
-        name = network.edge_name(e)
-        if name:
-            return IncidentSite(float(mid_lat[e]), float(mid_lon[e]), str(name))
-    e = int(np.argmin(d))
-    return IncidentSite(float(mid_lat[e]), float(mid_lon[e]), "the street at the centre")
+    if sites:
+        named = [int(s.edge) for s in sites if network.edge_name(int(s.edge))]
+        e = named[0] if named else int(sites[0].edge)
+    else:
+        c_lat, c_lon = float(np.median(mid_lat)), float(np.median(mid_lon))
+        d = (mid_lat - c_lat) ** 2 + ((mid_lon - c_lon) * math.cos(math.radians(c_lat))) ** 2
+        e = int(np.argmin(d))
+    name = network.edge_name(e) or "an unnamed street"
+    return IncidentSite(e, float(mid_lat[e]), float(mid_lon[e]), name)
 
 
 def guide(

@@ -31,6 +31,7 @@ from airpath.sensors import truth as truth_mod
 from airpath.sensors.clock import format_time
 from airpath.sensors.fleet import (
     LowCostSampler,
+    LowCostSensor,
     MobileSampler,
     _EdgeShape,
     make_low_cost,
@@ -128,6 +129,17 @@ def default_timezone(network: Network) -> dt.tzinfo:
     return dt.timezone(dt.timedelta(hours=round(lon / 15.0)))
 
 
+def low_cost_sites(network: Network, config: SimulationConfig) -> list[LowCostSensor]:
+    """Where a simulation of ``config`` puts its low-cost sensors, without running it
+    (the same random streams as :class:`CitySimulator`): e.g. to stage an incident that a
+    sensor will see."""
+    s_lc = np.random.SeedSequence(config.seed).spawn(5)[2]
+    lc_place, _ = s_lc.spawn(2)
+    return make_low_cost(
+        network, np.random.default_rng(lc_place), config.n_low_cost, config.duration_s
+    )
+
+
 class CitySimulator:
     """A seeded twin of one city: truth per edge and what its sensors report."""
 
@@ -169,10 +181,8 @@ class CitySimulator:
         self.stations = tuple(default_stations(network) if stations is None else stations)
         rows = {p: i for i, p in enumerate(self.pollutants)}
 
-        lc_place, lc_run = s_lc.spawn(2)
-        self.low_cost = make_low_cost(
-            network, np.random.default_rng(lc_place), config.n_low_cost, config.duration_s
-        )
+        _, lc_run = s_lc.spawn(2)
+        self.low_cost = low_cost_sites(network, config)
         self._lc = [
             LowCostSampler(
                 spec, np.random.default_rng(ss), config.start, [rows[p] for p in spec.pollutants]
