@@ -136,7 +136,7 @@ class RedisFieldStore:
             pipe.set(self._current, version)
             pipe.publish(self.channel, version)
             if drop:
-                pipe.delete(*(self._snap + v for v in drop))
+                pipe.unlink(*(self._snap + v for v in drop))  # freed off the main thread
                 pipe.ltrim(self._versions, -self.keep, -1)
 
         self._call("publish", lambda: self._client.transaction(transaction, self._versions))
