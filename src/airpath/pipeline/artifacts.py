@@ -36,6 +36,7 @@ import numpy as np
 
 from airpath.air.kriging import KrigingParams
 from airpath.air.training import DiurnalProfile, FittedModel
+from airpath.durable import fsync_dir, write_atomic
 from airpath.errors import InputError, PipelineConfigError
 from airpath.pipeline.model import StreamModel
 
@@ -184,18 +185,15 @@ class ModelRegistry:
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{artifact.version}-", dir=self.directory))
             try:
                 _write_synced(tmp / MODEL_FILE, text)
-                _fsync_dir(tmp)
+                fsync_dir(tmp)
                 os.rename(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         current = self.latest_version()
         if current is None or artifact.version > current:
-            pointer = self.directory / f".{LATEST_FILE}.tmp"
-            _write_synced(pointer, artifact.version + "\n")
-            os.replace(pointer, self.directory / LATEST_FILE)
-            _fsync_dir(self.directory)
+            write_atomic(self.directory / LATEST_FILE, f"{artifact.version}\n".encode())
         return final
 
     def latest_version(self) -> str | None:
@@ -261,14 +259,6 @@ def _write_synced(path: Path, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _iso(t: dt.datetime) -> str:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from airpath.air.schema import Reading
+from airpath.durable import fsync_dir
 from airpath.errors import InputError, PipelineConfigError
 from airpath.sensors.output import reading_to_json
 
@@ -92,14 +93,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's live process
     return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _as_text(line: str | bytes, index: int) -> str:
@@ -170,7 +163,7 @@ class LandingWriter:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return final
 
     def write_readings(self, readings: Iterable[Reading]) -> Path:

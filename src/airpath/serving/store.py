@@ -38,12 +38,12 @@ import os
 import random
 import re
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from airpath.durable import write_atomic
 from airpath.errors import FieldStoreError, SnapshotError
 from airpath.serving.snapshot import SUFFIX, FieldSnapshot, decode_snapshot, encode_snapshot
 
@@ -253,7 +253,7 @@ class LocalFieldStore:
             check_network(stored, snapshot)
             if stored is None:
                 meta = {"format": STORE_FORMAT, "network_key": snapshot.network_key}
-                _write_atomic(self.directory / "STORE.json", json.dumps(meta).encode())
+                write_atomic(self.directory / "STORE.json", json.dumps(meta).encode())
             for d in (self.directory, self._snapdir):
                 for n in os.listdir(d):
                     if n.startswith(".tmp-"):  # left by a writer that died (we hold the lock)
@@ -263,8 +263,8 @@ class LocalFieldStore:
                 return version
             seq = _parse(kept[-1])[0] + 1 if kept else 1
             name = f"{seq:012d}-{version}{SUFFIX}"
-            _write_atomic(self._snapdir / name, data)
-            _write_atomic(self.directory / "CURRENT", f"{name}\n".encode())
+            write_atomic(self._snapdir / name, data)
+            write_atomic(self.directory / "CURRENT", f"{name}\n".encode())
             for old in [*kept, name][: -self.keep]:
                 (self._snapdir / old).unlink(missing_ok=True)
         return version
@@ -298,26 +298,6 @@ def _parse(name: str) -> tuple[int, str]:
     if m is None:
         raise FieldStoreError(f"not a snapshot file name: {name!r}")
     return int(m.group(1)), m.group(2)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` so that readers see the old file or the whole new one, and so that
-    after a crash the rename is on disk before anything written later (directory fsync)."""
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}-{time.monotonic_ns()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_store(location: str, network_key: str) -> FieldStore:
