@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _report import OTHER_BEGIN
+from _sections import write_section
 from airpath.air.evaluation import EvaluationConfig, evaluate
 from airpath.errors import AirpathError
 from airpath.network.sources import build_from_sources
@@ -149,19 +149,6 @@ def render(report: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(section: str) -> Path:
-    path = REPO / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else ""
-    if OTHER_BEGIN not in text:
-        text = text.rstrip("\n") + "\n\n" + OTHER_BEGIN + "\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-    return path
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hours", type=float, default=24.0)
@@ -175,7 +162,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.render_only:
         stored = json.loads((OUT / "air" / "report.json").read_text())
-        print(f"wrote {write_section(render(stored, stored['_command']))}")
+        print(f"wrote {write_section(BEGIN, END, render(stored, stored['_command']))}")
         return 0
     if not (DATA / "bcn").is_dir():
         print(f"bench_air: needs the shared data at {DATA}", file=sys.stderr)
@@ -195,7 +182,7 @@ def main() -> int:
     command = shlex.join([".venv/bin/python", "benchmarks/bench_air.py", *sys.argv[1:]])
     report["_command"] = command
     (OUT / "air" / "report.json").write_text(json.dumps(report, indent=1, default=str))
-    path = write_section(render(report, command))
+    path = write_section(BEGIN, END, render(report, command))
     print(f"wrote {path}")
     return 0
 
