@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from airpath.air.gate import VALID_COLUMNS
 from airpath.air.observations import ObservationBatch
 from airpath.errors import FieldStoreError
 from airpath.network.store import Network
@@ -289,20 +290,7 @@ class BatchHandler:
 
     def _write_readings(self, batch_id: int, valid: pd.DataFrame) -> None:
         when = pd.to_datetime(valid["time_ms"].astype("int64"), unit="ms", utc=True)
-        cols = [
-            "sensor_id",
-            "sensor_kind",
-            "lat",
-            "lon",
-            "pollutant",
-            "value",
-            "unit",
-            "value_ugm3",
-            "speed_mps",
-            "heading_deg",
-            "edge_id",
-            "match_m",
-        ]
+        cols = [*(c for c in VALID_COLUMNS if c != "time_ms"), "edge_id", "match_m"]
         out = valid[cols].assign(time=when, batch_id=batch_id)
         out["edge_id"] = out["edge_id"].astype("int64")
         for (day, hour), part in out.groupby(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +20,7 @@ import pandas as pd
 from airpath.air.matching import EdgeMatcher, MatchReject
 from airpath.network.store import Network, load_network
 
-MATCHED_SCHEMA_EXTRA = "edge_id long, match_m double, tile string"
+MATCHED_SCHEMA_EXTRA = "edge_id long, match_m double"
 
 
 @functools.lru_cache(maxsize=4)
@@ -77,7 +76,3 @@ def match_frames(network_path: str, frames: Iterator[pd.DataFrame]) -> Iterator[
 def _record(row: pd.Series) -> dict[str, object]:
     names = ("sensor_id", "sensor_kind", "lat", "lon", "time_ms", "pollutant", "value", "unit")
     return {n: (row[n].item() if hasattr(row[n], "item") else row[n]) for n in names}
-
-
-def network_dir(path: Path) -> str:
-    return str(Path(path).resolve())

@@ -197,7 +197,7 @@ def build_query(spark: Any, config: StreamConfig, handler: BatchHandler, *, once
         .repartition(config.shuffle_partitions, "tile")
         .mapInPandas(
             functools.partial(match_frames, handler.network_path),
-            OUTPUT_SCHEMA + ", tile string, " + MATCHED_SCHEMA_EXTRA.replace(", tile string", ""),
+            f"{OUTPUT_SCHEMA}, tile string, {MATCHED_SCHEMA_EXTRA}",
         )
         .withColumn("batch_time", F.current_timestamp())
     )
@@ -235,7 +235,7 @@ def start_stream(config: StreamConfig, *, once: bool = False, spark: Any = None)
             )
         )
     handler = BatchHandler(config, network, store, metrics, spark)
-    listener = _ProgressListener(handler, metrics)
+    listener = progress_listener(handler, metrics)
     spark.streams.addListener(listener)
     server = metrics.serve(config.metrics_port) if config.metrics_port is not None else None
     try:
@@ -301,55 +301,48 @@ def run_stream(
     return run
 
 
-class _ProgressListener:
-    """Spark's per-batch progress → metrics, and the rows-in check."""
+def progress_listener(handler: BatchHandler, metrics: JobMetrics) -> Any:
+    """A listener of Spark's per-batch progress → metrics, and the rows-in check (the
+    class is made here: importing pyspark is left to the first job)."""
+    from pyspark.sql.streaming.listener import StreamingQueryListener
 
-    def __new__(cls, handler: BatchHandler, metrics: JobMetrics) -> Any:
-        from pyspark.sql.streaming.listener import StreamingQueryListener
+    class Listener(StreamingQueryListener):
+        def onQueryStarted(self, event: Any) -> None:
+            pass
 
-        class Listener(StreamingQueryListener):
-            def onQueryStarted(self, event: Any) -> None:
-                pass
+        def onQueryIdle(self, event: Any) -> None:
+            pass
 
-            def onQueryIdle(self, event: Any) -> None:
-                pass
+        def onQueryTerminated(self, event: Any) -> None:
+            pass
 
-            def onQueryTerminated(self, event: Any) -> None:
-                pass
-
-            def onQueryProgress(self, event: Any) -> None:
-                p = event.progress
-                metrics.input_rate.set(p.inputRowsPerSecond or 0.0)
-                metrics.processed_rate.set(p.processedRowsPerSecond or 0.0)
-                counted = handler.counts_by_batch.pop(p.batchId, None)
-                # Parquet input is counted in files by Spark, in readings by the handler.
-                if counted is not None and handler.config.input_format != "parquet":
-                    missing = int(p.numInputRows) - counted
-                    metrics.rows_unaccounted.set(missing)
-                    if missing:
-                        log.error(
-                            json.dumps(
-                                {
-                                    "event": "rows_unaccounted",
-                                    "batch_id": p.batchId,
-                                    "rows_in": p.numInputRows,
-                                    "rows_out": counted,
-                                }
-                            )
+        def onQueryProgress(self, event: Any) -> None:
+            p = event.progress
+            metrics.input_rate.set(p.inputRowsPerSecond or 0.0)
+            metrics.processed_rate.set(p.processedRowsPerSecond or 0.0)
+            counted = handler.counts_by_batch.pop(p.batchId, None)
+            # Parquet input is counted in files by Spark, in readings by the handler.
+            if counted is not None and handler.config.input_format != "parquet":
+                missing = int(p.numInputRows) - counted
+                metrics.rows_unaccounted.set(missing)
+                if missing:
+                    log.error(
+                        json.dumps(
+                            {
+                                "event": "rows_unaccounted",
+                                "batch_id": p.batchId,
+                                "rows_in": p.numInputRows,
+                                "rows_out": counted,
+                            }
                         )
-                wm, newest = p.eventTime.get("watermark"), p.eventTime.get("max")
-                if wm and newest:
-                    lag = _parse(newest) - _parse(wm)
-                    metrics.watermark_lag.set(lag)
+                    )
+            wm, newest = p.eventTime.get("watermark"), p.eventTime.get("max")
+            if wm and newest:
+                lag = _parse(newest) - _parse(wm)
+                metrics.watermark_lag.set(lag)
 
-        return Listener()
+    return Listener()
 
 
 def _parse(text: str) -> float:
-    import datetime as dt
-
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def iter_outcomes(run: StreamRun) -> Iterator[Any]:
-    yield from run.handler.outcomes
