@@ -162,7 +162,9 @@ class EdgeSmoother:
         self.newest_s = {p: np.full(n, -np.inf) for p in space.pollutants}
         self.state_time_s = -math.inf
 
-    def learn(self, batch: ObservationBatch) -> None:
+    def learn(self, batch: ObservationBatch, offset: Mapping[str, float] | None = None) -> None:
+        """Fold ``batch`` in; ``offset[p]`` is subtracted from pollutant ``p``'s log-ratios
+        first (a model that keeps residuals against a moving level passes the level)."""
         if len(batch) == 0:
             return
         t_new = max(self.state_time_s, float(batch.time_s.max()))
@@ -178,6 +180,8 @@ class EdgeSmoother:
                 continue
             e = batch.edge_id[rows]
             r = self.log_ratio(p, e, batch.value_ugm3[rows])
+            if offset is not None:
+                r = r - offset.get(p, 0.0)
             w = np.exp(-(t_new - batch.time_s[rows]) / self.time_constant_s)
             np.add.at(self.weight[p], e, w)
             np.add.at(self.weighted_sum[p], e, w * r)

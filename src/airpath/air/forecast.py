@@ -11,7 +11,9 @@ moves smoothly with a daily cycle. For each horizon ``h`` a river
   lake by :func:`airpath.air.training.diurnal_profile`): its change ``D(t+h) - D(t)``,
   which carries the weekday/weekend and local-time shape the UTC harmonics cannot.
 
-Learning the change makes an untrained model exactly persistence. Without a profile the
+Learning the change makes an untrained model exactly persistence, and so does a model that
+has not beaten persistence so far (prequential RMSE per horizon, see ``skilful``): a noisy
+level or a regime the features do not describe costs nothing over persistence. Without a profile the
 features (and hence every number) are those of a forecaster that never heard of one; a
 profile set mid-stream (``forecaster.diurnal = …``) is a new key in the feature dict,
 whose river weight starts at 0, so the learnt weights carry on undisturbed.
@@ -43,6 +45,7 @@ class _Step:
     level: float
     features: dict[str, float]
     forecasts: dict[float, float]  # horizon (min) → forecast level made at time_s
+    raw: dict[float, float]  # the same from the model alone, served or not
 
 
 class LevelForecaster:
@@ -83,6 +86,7 @@ class LevelForecaster:
         self.n_learned = dict.fromkeys(self.horizons_min, 0)
         self._rmse: dict[float, Any] = {h: _RMSE() for h in self.horizons_min}
         self._persistence: dict[float, Any] = {h: _RMSE() for h in self.horizons_min}
+        self._raw_rmse: dict[float, Any] = {h: _RMSE() for h in self.horizons_min}
         self.history: deque[_Step] = deque()
 
     def learn(self, time_s: float, level: float) -> None:
@@ -93,12 +97,14 @@ class LevelForecaster:
                 continue
             self._rmse[h].update(level, past.forecasts[h])
             self._persistence[h].update(level, past.level)
+            self._raw_rmse[h].update(level, past.raw[h])
             x = self._with_diurnal(h, past.time_s, past.features)
             self.models[h].learn_one(x, level - past.level)
             self.n_learned[h] += 1
         features = self._features(time_s, level)
-        forecasts = {h: level + self._delta(h, time_s, features) for h in self.horizons_min}
-        self.history.append(_Step(time_s, level, features, forecasts))
+        raw = {h: level + self._model_delta(h, time_s, features) for h in self.horizons_min}
+        forecasts = {h: raw[h] if self.skilful(h) else level for h in self.horizons_min}
+        self.history.append(_Step(time_s, level, features, forecasts, raw))
         horizon_s = 60.0 * max(self.horizons_min, default=0.0) + 2 * self.tolerance_s
         while self.history and self.history[0].time_s < time_s - horizon_s - 900.0:
             self.history.popleft()
@@ -116,11 +122,20 @@ class LevelForecaster:
         """Prequential RMSE of the model's level forecasts, per horizon (log units)."""
         return {h: m.get() for h, m in self._rmse.items()}
 
+    def skilful(self, h: float) -> bool:
+        """Whether the model's own forecasts (kept even while not served) have beaten
+        persistence so far at horizon ``h`` (prequential RMSE); until they have, the
+        forecasts served are persistence."""
+        return bool(self._raw_rmse[h].get() < self._persistence[h].get())
+
     def persistence_rmse(self) -> dict[float, float]:
         """Prequential RMSE of persistence (``L(t+h) = L(t)``) over the same targets."""
         return {h: m.get() for h, m in self._persistence.items()}
 
     def _delta(self, h: float, time_s: float, features: dict[str, float]) -> float:
+        return self._model_delta(h, time_s, features) if self.skilful(h) else 0.0
+
+    def _model_delta(self, h: float, time_s: float, features: dict[str, float]) -> float:
         if self.n_learned[h] < self.warm_up:
             return 0.0
         return float(self.models[h].predict_one(self._with_diurnal(h, time_s, features)))
