@@ -143,6 +143,7 @@ class Snapshot:
     log_ratio: FloatArray  # exponentially weighted mean of log(obs / prior)
     weight: FloatArray  # effective number of observations, Σ exp(-age / τ)
     newest_s: float  # time of the newest observation among ``edges``; -inf if none
+    low_cost_share: FloatArray | None = None  # share of ``weight`` from low-cost sensors
 
 
 class EdgeSmoother:
@@ -160,6 +161,7 @@ class EdgeSmoother:
         self.weight = {p: np.zeros(n) for p in space.pollutants}
         self.weighted_sum = {p: np.zeros(n) for p in space.pollutants}
         self.newest_s = {p: np.full(n, -np.inf) for p in space.pollutants}
+        self.low_cost_weight = {p: np.zeros(n) for p in space.pollutants}
         self.state_time_s = -math.inf
 
     def learn(self, batch: ObservationBatch, offset: Mapping[str, float] | None = None) -> None:
@@ -173,6 +175,7 @@ class EdgeSmoother:
             for p in self.space.pollutants:
                 self.weight[p] *= decay
                 self.weighted_sum[p] *= decay
+                self._low_cost(p)[:] *= decay
         self.state_time_s = t_new
         for p in self.space.pollutants:
             rows = batch.pollutant == p
@@ -185,6 +188,7 @@ class EdgeSmoother:
             w = np.exp(-(t_new - batch.time_s[rows]) / self.time_constant_s)
             np.add.at(self.weight[p], e, w)
             np.add.at(self.weighted_sum[p], e, w * r)
+            np.add.at(self._low_cost(p), e, w * (batch.sensor_kind[rows] == "low_cost"))
             np.maximum.at(self.newest_s[p], e, batch.time_s[rows])
 
     def log_ratio(self, pollutant: str, edges: IntArray, value_ugm3: FloatArray) -> FloatArray:
@@ -196,6 +200,13 @@ class EdgeSmoother:
         self.weight[pollutant][:] = 0.0
         self.weighted_sum[pollutant][:] = 0.0
         self.newest_s[pollutant][:] = -np.inf
+        self._low_cost(pollutant)[:] = 0.0
+
+    def _low_cost(self, pollutant: str) -> FloatArray:
+        # States pickled before the low-cost weight existed start it at zero.
+        if not hasattr(self, "low_cost_weight"):
+            self.low_cost_weight = {p: np.zeros(self.space.n_edges) for p in self.weight}
+        return self.low_cost_weight[pollutant]
 
     def snapshot(self, pollutant: str, t_s: float, staleness_s: float) -> Snapshot:
         """Edges observed within ``staleness_s`` before ``t_s``, decayed to ``t_s``."""
@@ -206,7 +217,8 @@ class EdgeSmoother:
         w = self.weight[pollutant][edges]
         mean = self.weighted_sum[pollutant][edges] / np.maximum(w, 1e-300)
         decay = math.exp(-max(t_s - self.state_time_s, 0.0) / self.time_constant_s)
-        return Snapshot(edges, mean, w * decay, float(newest[edges].max()))
+        share = self._low_cost(pollutant)[edges] / np.maximum(w, 1e-300)
+        return Snapshot(edges, mean, w * decay, float(newest[edges].max()), share)
 
 
 def lognormal_std(mean: FloatArray, log_var: FloatArray | float) -> FloatArray:
