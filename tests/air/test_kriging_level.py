@@ -75,7 +75,8 @@ def test_level_filter_grows_uncertain_and_is_capped() -> None:
     assert f.at(0.0, 1e-4, 0.16) == (0.0, 0.16)
     f.update(0.0, 1e-4, 0.16, np.array([0.3]), np.array([0.01]))
     mean, var = f.at(0.0, 1e-4, 0.16)
-    assert 0.28 < mean < 0.3 and var < 0.01
+    assert 0.28 < mean < 0.3
+    assert var < 0.01
     assert f.at(600.0, 1e-4, 0.16)[1] > var  # a random walk: less sure later
     assert f.at(1e9, 1e-4, 0.16)[1] == 0.16
 
@@ -93,3 +94,20 @@ def test_forecaster_without_skill_serves_persistence() -> None:
         if not fc.skilful(h):
             assert fc.forecast(t, level, h) == level
     assert not all(fc.skilful(h) for h in fc.horizons_min)
+
+
+def test_states_pickled_before_the_level_filter_load() -> None:
+    import pickle
+
+    model = ResidualKriging(EdgeSpace(XY, PRIOR))
+    model.learn(_batch([1, 2, 3], T0, [30.0] * 3, "mobile"))
+    old = model.__dict__.copy()
+    del old["levels"]
+    fc = old["forecasters"]["no2"]
+    del fc.__dict__["_raw_rmse"]
+    for step in fc.history:
+        del step.__dict__["raw"]
+    model.__dict__ = old
+    back = pickle.loads(pickle.dumps(model))
+    back.learn(_batch([1, 2, 3], T0 + dt.timedelta(minutes=5), [30.0] * 3, "mobile"))
+    assert back.levels["no2"].mean > 0.0

@@ -75,6 +75,15 @@ class LevelForecaster:
         self.diurnal = diurnal
         self.reset()
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """States pickled before the model's own skill was kept start it afresh (so the
+        model serves persistence until it has shown skill again)."""
+        self.__dict__.update(state)
+        if "_raw_rmse" not in state:
+            self._raw_rmse: dict[float, Any] = {h: _RMSE() for h in self.horizons_min}
+            for step in self.history:
+                step.raw = dict(step.forecasts)
+
     def reset(self) -> None:
         """Forget everything (after a detected drift); forecasts fall back to persistence."""
         self.models: dict[float, Any] = {
@@ -86,7 +95,7 @@ class LevelForecaster:
         self.n_learned = dict.fromkeys(self.horizons_min, 0)
         self._rmse: dict[float, Any] = {h: _RMSE() for h in self.horizons_min}
         self._persistence: dict[float, Any] = {h: _RMSE() for h in self.horizons_min}
-        self._raw_rmse: dict[float, Any] = {h: _RMSE() for h in self.horizons_min}
+        self._raw_rmse = {h: _RMSE() for h in self.horizons_min}
         self.history: deque[_Step] = deque()
 
     def learn(self, time_s: float, level: float) -> None:

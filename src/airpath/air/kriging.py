@@ -173,6 +173,12 @@ class ResidualKriging:
         self.drift = drift if drift is not None else DriftMonitor()
         self.n_batches = 0
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Model states pickled before the level filter existed start it afresh."""
+        self.__dict__.update(state)
+        if "levels" not in state:
+            self.levels = {p: LevelFilter() for p in self.space.pollutants}
+
     def learn(self, batch: ObservationBatch) -> None:
         if len(batch) == 0:
             return
