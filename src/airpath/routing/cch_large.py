@@ -51,13 +51,21 @@ class LargeCCHMetric:
     def query(
         self, sources: list[Endpoint], targets: list[Endpoint]
     ) -> tuple[int | None, list[int], list[int]]:
-        """``(distance, [first node, last node], arc_path)``; distance None if unreachable."""
-        s_nodes = np.array([ep.node for ep in sources], dtype=np.uint32)
-        t_nodes = np.array([ep.node for ep in targets], dtype=np.uint32)
-        s_cost = np.array([int(ep.cost * self.scale) for ep in sources], dtype=np.int64)
-        t_cost = np.array([int(ep.cost * self.scale) for ep in targets], dtype=np.int64)
+        """``(distance, [first node, last node], arc_path)``; distance None if unreachable.
+
+        Repeated ends (same node and integer cost: a point on a junction is both that
+        node and one end of its segment) are searched once. They add rows and columns
+        equal to earlier ones to the distance table, whose first minimum is therefore
+        the same pair of nodes without them.
+        """
+        src = list(dict.fromkeys((ep.node, int(ep.cost * self.scale)) for ep in sources))
+        tgt = list(dict.fromkeys((ep.node, int(ep.cost * self.scale)) for ep in targets))
+        s_nodes = np.array([node for node, _ in src], dtype=np.uint32)
+        t_nodes = np.array([node for node, _ in tgt], dtype=np.uint32)
+        s_cost = np.array([cost for _, cost in src], dtype=np.int64)
+        t_cost = np.array([cost for _, cost in tgt], dtype=np.int64)
         with self._lock:
-            if len(sources) == 1 and len(targets) == 1:  # one search, no distance table
+            if len(src) == 1 and len(tgt) == 1:  # one search, no distance table
                 dist, nodes, arcs = self._metric.query(int(s_nodes[0]), int(t_nodes[0]))
                 if dist >= pyroutingkit.INF_WEIGHT:
                     return None, [], []

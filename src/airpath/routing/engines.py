@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Protocol
 
 import numpy as np
@@ -161,7 +162,7 @@ def path_from_cch(
     """Pieces of a CCH answer, with the partial first and last edges."""
     src = min((s for s in sources if s.node == node_path[0]), key=lambda s: s.cost)
     tgt = min((t for t in targets if t.node == node_path[-1]), key=lambda t: t.cost)
-    return [src.piece, *[(e, 0.0, 1.0) for e in arc_path], tgt.piece]
+    return [src.piece, *zip(arc_path, repeat(0.0), repeat(1.0)), tgt.piece]
 
 
 def flexible(

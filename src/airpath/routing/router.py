@@ -34,6 +34,9 @@ from airpath.routing.snap import Snap, Snapper
 FloatArray = npt.NDArray[np.float64]
 LatLon = tuple[float, float]
 JUNCTION_M = 0.01  # a snapped point this close to a junction is at the junction
+# A search end before the weights: (node, edge, share of the edge's weight the partial
+# edge costs, piece); edge -1 means no partial edge, and the share is the cost (0).
+_End = tuple[int, int, float, Piece]
 
 
 @dataclass
@@ -245,7 +248,7 @@ class Router:
 
     def _seg_len(self, s: Snap) -> float:
         e = s.edge_fwd if s.edge_fwd >= 0 else s.edge_bwd
-        return float(self.network.edge_length_m[e])
+        return float(self.network.arrays["edge_length_m"][e])
 
 
 class _Query:
@@ -265,75 +268,60 @@ class _Query:
         self.router, self.network, self.state = router, router.network, state
         self.o, self.d, self.spec = o, d, spec
         self.offset, self.conc, self.horizons_s = offset, conc, horizons_s
+        self._ends = self._end_terms()
 
-    def endpoints(
-        self, w: FloatArray
-    ) -> tuple[list[Endpoint], list[Endpoint], list[tuple[float, Piece]]]:
+    def _end_terms(self) -> tuple[list[_End], list[_End], list[_End]]:
+        """The weight-independent part of :meth:`endpoints`, worked out once per query."""
         o, d = self.o, self.d
-        src, tgt, direct = [], [], []
-        heads, tails = self.network.edge_head, self.network.edge_tail
-        if o.edge_fwd >= 0:
-            src.append(
-                Endpoint(
-                    int(heads[o.edge_fwd]),
-                    (1 - o.fraction) * w[o.edge_fwd],
-                    (o.edge_fwd, o.fraction, 1.0),
-                )
-            )
-        if o.edge_bwd >= 0:
-            src.append(
-                Endpoint(
-                    int(heads[o.edge_bwd]),
-                    o.fraction * w[o.edge_bwd],
-                    (o.edge_bwd, 1.0 - o.fraction, 1.0),
-                )
-            )
-        if d.edge_fwd >= 0:
-            tgt.append(
-                Endpoint(
-                    int(tails[d.edge_fwd]),
-                    d.fraction * w[d.edge_fwd],
-                    (d.edge_fwd, 0.0, d.fraction),
-                )
-            )
-        if d.edge_bwd >= 0:
-            tgt.append(
-                Endpoint(
-                    int(tails[d.edge_bwd]),
-                    (1 - d.fraction) * w[d.edge_bwd],
-                    (d.edge_bwd, 0.0, 1.0 - d.fraction),
-                )
-            )
+        arrays = self.network.arrays  # plain dict lookups (Network attributes go via __getattr__)
+        heads, tails = arrays["edge_head"], arrays["edge_tail"]
+        # Each direction of the snapped segment: (edge, share of its weight, piece).
+        leave = (
+            (o.edge_fwd, 1 - o.fraction, o.fraction),
+            (o.edge_bwd, o.fraction, 1.0 - o.fraction),
+        )
+        reach = (
+            (d.edge_fwd, d.fraction, d.fraction),
+            (d.edge_bwd, 1 - d.fraction, 1.0 - d.fraction),
+        )
+        src = [(int(heads[e]), e, share, (e, a, 1.0)) for e, share, a in leave if e >= 0]
+        tgt = [(int(tails[e]), e, share, (e, 0.0, b)) for e, share, b in reach if e >= 0]
         # A point snapped onto a junction may leave or reach it along any edge there, not
         # only along the segment it was snapped to (which may be one-way).
         for snap, out in ((o, src), (d, tgt)):
             node_at = self._junction(snap)
             if node_at is not None:
                 e = snap.edge_fwd if snap.edge_fwd >= 0 else snap.edge_bwd
-                out.append(Endpoint(node_at, 0.0, (e, 0.0, 0.0)))
+                out.append((node_at, -1, 0.0, (e, 0.0, 0.0)))
+        direct: list[_End] = []
         if o.segment == d.segment:
             if d.fraction >= o.fraction and o.edge_fwd >= 0:
-                direct.append(
-                    (
-                        (d.fraction - o.fraction) * w[o.edge_fwd],
-                        (o.edge_fwd, o.fraction, d.fraction),
-                    )
-                )
+                piece = (o.edge_fwd, o.fraction, d.fraction)
+                direct.append((-1, o.edge_fwd, d.fraction - o.fraction, piece))
             if d.fraction <= o.fraction and o.edge_bwd >= 0:
-                direct.append(
-                    (
-                        (o.fraction - d.fraction) * w[o.edge_bwd],
-                        (o.edge_bwd, 1.0 - o.fraction, 1.0 - d.fraction),
-                    )
-                )
+                piece = (o.edge_bwd, 1.0 - o.fraction, 1.0 - d.fraction)
+                direct.append((-1, o.edge_bwd, o.fraction - d.fraction, piece))
         return src, tgt, direct
+
+    def endpoints(
+        self, w: FloatArray
+    ) -> tuple[list[Endpoint], list[Endpoint], list[tuple[float, Piece]]]:
+        """Where a search under weights ``w`` starts and ends, and the paths that stay on
+        the snapped segment, with the cost of each partial edge."""
+        src, tgt, direct = self._ends
+        return (
+            [Endpoint(n, f * w[e] if e >= 0 else f, piece) for n, e, f, piece in src],
+            [Endpoint(n, f * w[e] if e >= 0 else f, piece) for n, e, f, piece in tgt],
+            [(f * w[e], piece) for _n, e, f, piece in direct],
+        )
 
     def _junction(self, snap: Snap) -> int | None:
         """The node a snapped point lies on (within ``JUNCTION_M``), if any."""
         e = snap.edge_fwd if snap.edge_fwd >= 0 else snap.edge_bwd
-        length = float(self.network.edge_length_m[e])
+        arrays = self.network.arrays
+        length = float(arrays["edge_length_m"][e])
         forward = snap.edge_fwd >= 0
-        heads, tails = self.network.edge_head, self.network.edge_tail
+        heads, tails = arrays["edge_head"], arrays["edge_tail"]
         node_u = int(tails[e]) if forward else int(heads[e])
         node_v = int(heads[e]) if forward else int(tails[e])
         if snap.fraction * length <= JUNCTION_M:

@@ -77,6 +77,7 @@ class Snapper:
         lines = shapely.linestrings(xy, indices=np.repeat(np.arange(n_seg), np.diff(off)))
         self._segments = np.flatnonzero(rideable)
         self._lines = lines[self._segments]
+        self._lengths = shapely.length(self._lines)
         self._tree = shapely.STRtree(self._lines)
 
     def _project(self, lonlat: np.ndarray) -> np.ndarray:
@@ -92,32 +93,59 @@ class Snapper:
         """Snap several (lat, lon) points with one index query (a route's two ends)."""
         for lat, lon in points:
             check_coordinate(lat, lon)
-        lonlat = np.array([[lon, lat] for lat, lon in points], dtype=np.float64)
-        pts = shapely.points(self._project(lonlat))
-        (which, found), dist = self._tree.query_nearest(
-            pts, max_distance=self.max_distance_m, return_distance=True, all_matches=False
+        # What _project computes, on Python floats (the same operations, same results).
+        xy = np.array(
+            [
+                (
+                    math.radians(lon) * self._cos0 * EARTH_RADIUS_M,
+                    math.radians(lat) * EARTH_RADIUS_M,
+                )
+                for lat, lon in points
+            ],
+            dtype=np.float64,
         )
+        pts = shapely.points(xy)
+        limit = self.max_distance_m
+        if limit > 0:
+            # shapely's max_distance only screens each point by a box query (which visits
+            # every segment within the box) before the same nearest search, then drops
+            # matches farther than it: filtering the unscreened answer is equivalent.
+            (which, found), dist = self._tree.query_nearest(
+                pts, return_distance=True, all_matches=False
+            )
+            near = dist <= limit
+            if not near.all():
+                which, found, dist = which[near], found[near], dist[near]
+        else:  # not a positive distance: shapely decides (it rejects 0 and below)
+            (which, found), dist = self._tree.query_nearest(
+                pts, max_distance=limit, return_distance=True, all_matches=False
+            )
         if len(which) < len(points):
             lat, lon = next(p for i, p in enumerate(points) if i not in set(which.tolist()))
             raise OutsideCoverageError(
                 f"({lat:.6f}, {lon:.6f}) is more than {self.max_distance_m:g} m from any "
                 "rideable street of this network"
             )
+        # Every point has its one match now, in input order.
         lines = self._lines[found]
-        along = shapely.line_locate_point(lines, pts[which])
-        length = shapely.length(lines)
-        frac = np.clip(np.where(length > 0, along / np.where(length > 0, length, 1.0), 0.0), 0, 1)
-        xy = shapely.get_coordinates(shapely.line_interpolate_point(lines, along))
-        seg = self._segments[found]
-        return [
-            Snap(
-                lon=math.degrees(xy[i, 0] / (self._cos0 * EARTH_RADIUS_M)),
-                lat=math.degrees(xy[i, 1] / EARTH_RADIUS_M),
-                segment=int(seg[i]),
-                fraction=float(frac[i]),
-                edge_fwd=int(self.seg_edges[seg[i], 0]),
-                edge_bwd=int(self.seg_edges[seg[i], 1]),
-                distance_m=float(dist[i]),
+        along_m = shapely.line_locate_point(lines, pts)
+        at = shapely.get_coordinates(shapely.line_interpolate_point(lines, along_m)).tolist()
+        along, length = along_m.tolist(), self._lengths[found].tolist()
+        segment = self._segments[found]
+        edges = self.seg_edges[segment].tolist()
+        x_scale = self._cos0 * EARTH_RADIUS_M
+        snaps: list[Snap] = []
+        for i, s in enumerate(segment.tolist()):
+            frac = along[i] / length[i] if length[i] > 0 else 0.0
+            snaps.append(
+                Snap(
+                    lon=math.degrees(at[i][0] / x_scale),
+                    lat=math.degrees(at[i][1] / EARTH_RADIUS_M),
+                    segment=s,
+                    fraction=min(max(frac, 0.0), 1.0),
+                    edge_fwd=edges[i][0],
+                    edge_bwd=edges[i][1],
+                    distance_m=float(dist[i]),
+                )
             )
-            for i in np.argsort(which)
-        ]
+        return snaps
