@@ -43,7 +43,7 @@ from airpath.air.units import (
     ugm3_per_unit,
     unit_allowed,
 )
-from airpath.errors import ReadingSchemaError
+from airpath.errors import InputError, ReadingSchemaError
 
 __all__ = ["REJECTED_COLUMNS", "readings_to_frame", "validate_frame"]
 
@@ -218,3 +218,10 @@ def validate_frame(
     ]
     rejected["payload"] = [payload_json(rec) for rec in records]
     return valid.reset_index(drop=True), rejected.reset_index(drop=True)
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise :class:`~airpath.errors.InputError` naming the columns ``frame`` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{what} lack columns {missing}")

@@ -34,7 +34,12 @@ Fits:
   one reading per cell this is ``c0``. A length scale on a bound is not identified by the
   lags observed (typically: too few distinct sites, whose own biases then make the
   variogram); the fit is then reported in the metrics but no override is made;
-* **diurnal profile** — :func:`diurnal_profile`; its use is scored by :func:`holdout_scores`.
+* **diurnal profile** — :func:`airpath.air.diurnal.diurnal_profile`; its use is scored by
+  :func:`holdout_scores`.
+
+The variogram lives in :mod:`airpath.air.variogram`, the profile in
+:mod:`airpath.air.diurnal`; their names are re-exported here (model artifacts pickled
+before the split refer to them by this module).
 """
 
 from __future__ import annotations
@@ -42,276 +47,64 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares
 
+from airpath.air.diurnal import (
+    DiurnalProfile,
+    PollutantProfile,
+    day_type,
+    diurnal_profile,
+)
 from airpath.air.estimate import MIN_VALUE_UGM3, EdgeSpace
-from airpath.air.kriging import KrigingParams, matern32
-from airpath.air.observations import FloatArray, IntArray
+from airpath.air.frames import require_columns
+from airpath.air.kriging import KrigingParams
+from airpath.air.observations import FloatArray
+from airpath.air.variogram import (
+    LENGTH_BOUNDS_M,
+    MIN_PAIRS_PER_BIN,
+    PAIR_SUM_COLUMNS,
+    Matern32Fit,
+    VariogramBins,
+    empirical_variogram,
+    fit_matern32,
+    pair_sums,
+    variogram_from_sums,
+)
 from airpath.errors import InputError
+
+__all__ = [
+    "DAY_S",
+    "HOUR_S",
+    "LENGTH_BOUNDS_M",
+    "MIN_PAIRS_PER_BIN",
+    "MIN_SD",
+    "PAIR_SUM_COLUMNS",
+    "DiurnalProfile",
+    "FittedModel",
+    "Matern32Fit",
+    "PollutantProfile",
+    "TrainingAggregates",
+    "VariogramBins",
+    "aggregate_readings",
+    "cells_from_readings",
+    "day_type",
+    "default_max_lag_m",
+    "diurnal_profile",
+    "empirical_variogram",
+    "fit_matern32",
+    "fit_model",
+    "holdout_scores",
+    "pair_sums",
+    "variogram_from_sums",
+]
 
 HOUR_S = 3600.0
 DAY_S = 86_400.0
-LENGTH_BOUNDS_M = (100.0, 10_000.0)
-MIN_PAIRS_PER_BIN = 30
 MIN_SD = 0.01  # log units (1 %): floor of fitted sds, so kriging never divides by zero
-PAIR_SUM_COLUMNS = ("n_pairs", "sum_distance_m", "sum_semivariance", "sum_inv_n")
-
-
-# ---------------------------------------------------------------- diurnal profile
-
-
-def day_type(local_day: IntArray) -> IntArray:
-    """0 Monday–Friday, 1 Saturday–Sunday, for days since 1970-01-01 (a Thursday)."""
-    return ((local_day + 3) % 7 >= 5).astype(np.int64)
-
-
-@dataclass(frozen=True, eq=False)
-class PollutantProfile:
-    """Expected level (log units) of one pollutant; called with a UTC time (epoch s).
-
-    ``level[d, h]`` is the level of local hour ``h`` on day type ``d``, placed at the hour's
-    middle and linearly interpolated between middles (across midnight and day types too).
-
-    >>> flat = PollutantProfile(np.zeros((2, 24)))
-    >>> flat(1_700_000_000.0)
-    0.0
-    """
-
-    level: FloatArray  # (2, 24)
-    utc_offset_h: float = 0.0
-
-    def __call__(self, time_s: float) -> float:
-        x = (time_s + self.utc_offset_h * HOUR_S) / HOUR_S - 0.5
-        a0 = math.floor(x)
-        f = x - a0
-        return (1.0 - f) * self._at(a0) + f * self._at(a0 + 1)
-
-    def _at(self, local_hour: int) -> float:
-        day, hour = divmod(local_hour, 24)
-        return float(self.level[1 if (day + 3) % 7 >= 5 else 0, hour])
-
-
-@dataclass(frozen=True, eq=False)
-class DiurnalProfile:
-    """Per pollutant, the city-wide level by local day type and hour; see :func:`diurnal_profile`.
-
-    ``level`` and ``hours`` (hourly levels behind each bin) have shape ``(P, 2, 24)``.
-    Local time is UTC + ``utc_offset_h`` (fixed: daylight saving is not modelled).
-    """
-
-    pollutants: tuple[str, ...]
-    level: FloatArray
-    hours: IntArray
-    utc_offset_h: float = 0.0
-
-    def __post_init__(self) -> None:
-        shape = (len(self.pollutants), 2, 24)
-        if self.level.shape != shape or self.hours.shape != shape:
-            raise InputError(f"diurnal profile arrays must have shape {shape}")
-
-    def __call__(self, pollutant: str, time_s: float) -> float:
-        return self.for_pollutant(pollutant)(time_s)
-
-    def for_pollutant(self, pollutant: str) -> PollutantProfile:
-        if pollutant not in self.pollutants:
-            raise InputError(f"no diurnal profile for {pollutant!r} (have {self.pollutants})")
-        return PollutantProfile(self.level[self.pollutants.index(pollutant)], self.utc_offset_h)
-
-
-def diurnal_profile(levels: pd.DataFrame, *, utc_offset_h: float = 0.0) -> DiurnalProfile:
-    """Mean hourly level by (weekday/weekend, local hour), shrunk where data are few.
-
-    ``levels`` has columns ``pollutant``, ``hour_s`` (start of the UTC hour, epoch s) and
-    ``level``. Two-level empirical-Bayes shrinkage (Efron & Morris 1975, *JASA* 70:311):
-    hour-of-day means toward the overall mean, then day-type × hour means toward their
-    hour-of-day value, each by ``τ²/(τ² + s²/n)`` with ``s²`` the pooled within-bin
-    variance of hourly levels and ``τ²`` the method-of-moments variance between bins. An
-    empty bin takes its target; with one hour per bin ``s²`` is unknown and the total
-    variance is used, so a single day (diurnal shape indistinguishable from weather)
-    gives a nearly flat profile.
-    """
-    _require(levels, ("pollutant", "hour_s", "level"), "hourly levels")
-    pollutants = tuple(sorted(str(p) for p in levels["pollutant"].unique()))
-    out = np.zeros((len(pollutants), 2, 24))
-    hours = np.zeros((len(pollutants), 2, 24), dtype=np.int64)
-    for k, p in enumerate(pollutants):
-        rows = levels[levels["pollutant"] == p]
-        mid_s = rows["hour_s"].to_numpy(np.float64) + HOUR_S / 2 + utc_offset_h * HOUR_S
-        local_hour = np.floor(mid_s / HOUR_S).astype(np.int64)
-        hod = local_hour % 24
-        kind = day_type(local_hour // 24)
-        out[k], hours[k] = _profile_one(rows["level"].to_numpy(np.float64), kind, hod)
-    return DiurnalProfile(pollutants, out, hours, float(utc_offset_h))
-
-
-def _profile_one(y: FloatArray, kind: IntArray, hod: IntArray) -> tuple[FloatArray, IntArray]:
-    overall = float(y.mean())
-    n1, mean1 = _bin_means(y, hod, 24)
-    within1 = _pooled_within(y, hod, mean1, n1)
-    if not math.isfinite(within1):
-        within1 = float(y.var())
-    by_hour = _shrink(mean1, n1, np.full(24, overall), within1)
-    cell = kind * 24 + hod
-    n2, mean2 = _bin_means(y, cell, 48)
-    within2 = _pooled_within(y, cell, mean2, n2)
-    both = _shrink(mean2, n2, np.tile(by_hour, 2), within2 if math.isfinite(within2) else within1)
-    return both.reshape(2, 24), n2.reshape(2, 24)
-
-
-def _bin_means(y: FloatArray, idx: IntArray, size: int) -> tuple[IntArray, FloatArray]:
-    n = np.bincount(idx, minlength=size)
-    s = np.bincount(idx, weights=y, minlength=size)
-    return n, np.divide(s, n, out=np.zeros(size), where=n > 0)
-
-
-def _pooled_within(y: FloatArray, idx: IntArray, means: FloatArray, n: IntArray) -> float:
-    dof = len(y) - int((n > 0).sum())
-    return float(((y - means[idx]) ** 2).sum() / dof) if dof > 0 else math.nan
-
-
-def _shrink(means: FloatArray, n: IntArray, target: FloatArray, within: float) -> FloatArray:
-    out = target.astype(np.float64).copy()
-    seen = n > 0
-    if not seen.any():
-        return out
-    noise = within / n[seen]
-    dev = means[seen] - target[seen]
-    tau2 = float(np.mean(dev**2 - noise))
-    if tau2 > 0:
-        out[seen] = target[seen] + tau2 / (tau2 + noise) * dev
-    return out
-
-
-# ---------------------------------------------------------------- variogram
-
-
-@dataclass(frozen=True, eq=False)
-class VariogramBins:
-    """Binned semivariance (log units²) with mean distance and pairs per kept bin."""
-
-    distance_m: FloatArray
-    semivariance: FloatArray
-    n_pairs: FloatArray
-    total_pairs: int  # including bins dropped for having too few pairs
-    mean_inv_n: float  # pair average of ½(1/n_i + 1/n_j); nan without pairs
-
-
-@dataclass(frozen=True)
-class Matern32Fit:
-    """``γ(d) = nugget_var + sill_var (1 - ρ(d/ℓ))``; ``rmse`` pair-weighted, log units²."""
-
-    nugget_var: float
-    sill_var: float
-    length_scale_m: float
-    rmse: float
-
-    def semivariance(self, distance_m: FloatArray) -> FloatArray:
-        d = np.asarray(distance_m, dtype=np.float64)
-        return self.nugget_var + self.sill_var - matern32(d, self.sill_var, self.length_scale_m)
-
-
-def pair_sums(
-    cells: pd.DataFrame, xy_m: FloatArray, *, max_lag_m: float, n_bins: int
-) -> pd.DataFrame:
-    """Per (pollutant, distance bin): the sums of :data:`PAIR_SUM_COLUMNS` over pairs of
-    distinct edges of one (pollutant, hour). ``cells``: pollutant, hour_s, edge_id, n, mean."""
-    _require(cells, ("pollutant", "hour_s", "edge_id", "n", "mean"), "cells")
-    width = max_lag_m / n_bins
-    acc: dict[str, FloatArray] = {}
-    for (p, _), g in cells.groupby(["pollutant", "hour_s"], sort=False):
-        if len(g) < 2:
-            continue
-        i, j = np.triu_indices(len(g), 1)
-        xy = xy_m[g["edge_id"].to_numpy(np.int64)]
-        d = np.sqrt((xy[i, 0] - xy[j, 0]) ** 2 + (xy[i, 1] - xy[j, 1]) ** 2)
-        keep = d < max_lag_m
-        i, j, d = i[keep], j[keep], d[keep]
-        m, n = g["mean"].to_numpy(np.float64), g["n"].to_numpy(np.float64)
-        b = np.minimum(np.floor(d / width).astype(np.int64), n_bins - 1)
-        rows = acc.setdefault(str(p), np.zeros((4, n_bins)))
-        for k, w in enumerate((np.ones_like(d), d, 0.5 * (m[i] - m[j]) ** 2)):
-            rows[k] += np.bincount(b, weights=w, minlength=n_bins)
-        rows[3] += np.bincount(b, weights=0.5 * (1.0 / n[i] + 1.0 / n[j]), minlength=n_bins)
-    frames = [
-        pd.DataFrame(
-            {"pollutant": p, "bin": np.arange(n_bins)} | dict(zip(PAIR_SUM_COLUMNS, a, strict=True))
-        )
-        for p, a in acc.items()
-    ]
-    empty = pd.DataFrame(columns=["pollutant", "bin", *PAIR_SUM_COLUMNS])
-    out = pd.concat(frames, ignore_index=True) if frames else empty
-    return out[out["n_pairs"] > 0].reset_index(drop=True)
-
-
-def variogram_from_sums(
-    sums: pd.DataFrame, pollutant: str | None = None, *, min_pairs: int = MIN_PAIRS_PER_BIN
-) -> VariogramBins:
-    """The binned semivariance of one pollutant, or pooled over all (``None``)."""
-    rows = sums if pollutant is None else sums[sums["pollutant"] == pollutant]
-    g = rows.groupby("bin")[list(PAIR_SUM_COLUMNS)].sum().sort_index()
-    n = g["n_pairs"].to_numpy(np.float64)
-    total = float(n.sum())
-    keep = n >= max(min_pairs, 1)
-    return VariogramBins(
-        g["sum_distance_m"].to_numpy(np.float64)[keep] / n[keep],
-        g["sum_semivariance"].to_numpy(np.float64)[keep] / n[keep],
-        n[keep],
-        round(total),
-        float(g["sum_inv_n"].sum()) / total if total else math.nan,
-    )
-
-
-def empirical_variogram(
-    cells: pd.DataFrame,
-    xy_m: FloatArray,
-    *,
-    max_lag_m: float,
-    n_bins: int = 15,
-    min_pairs: int = MIN_PAIRS_PER_BIN,
-) -> VariogramBins:
-    """Binned semivariance of cell means, pooled over pollutants (see the module doc)."""
-    sums = pair_sums(cells, xy_m, max_lag_m=max_lag_m, n_bins=n_bins)
-    return variogram_from_sums(sums, min_pairs=min_pairs)
-
-
-def fit_matern32(
-    bins: VariogramBins, *, length_bounds_m: tuple[float, float] = LENGTH_BOUNDS_M
-) -> Matern32Fit:
-    """Nugget, sill and length scale by Cressie's weighted least squares (module doc),
-    started from four length scales across the bounds; the lowest cost wins."""
-    d, g, n = bins.distance_m, bins.semivariance, bins.n_pairs
-    top = float(g.max()) if len(g) else 0.0
-    if len(g) < 3 or not top > 0:
-        raise InputError(f"a variogram fit needs 3 bins with a positive semivariance, got {g}")
-    w = np.sqrt(n / n.sum())
-    lo, hi = length_bounds_m
-
-    def residuals(theta: FloatArray) -> FloatArray:
-        c0, s2, ell = theta
-        model = c0 + s2 - matern32(d, s2, ell)
-        return w * (g / np.maximum(model, 1e-9 * top) - 1.0)
-
-    bounds = ([0.0, 1e-6 * top, lo], [2.0 * top, 2.0 * top, hi])
-    best = None
-    for ell0 in np.geomspace(lo * 1.5, hi / 1.5, 4):
-        x0 = [min(0.5 * float(g[0]), top), max(top - 0.5 * float(g[0]), 0.1 * top), ell0]
-        res = least_squares(residuals, x0, bounds=bounds, x_scale=[top, top, 1000.0])
-        if best is None or res.cost < best.cost:
-            best = res
-    assert best is not None
-    c0, s2, ell = (float(v) for v in best.x)
-    fit = Matern32Fit(c0, s2, ell, math.nan)
-    rmse = math.sqrt(float((n * (g - fit.semivariance(d)) ** 2).sum() / n.sum()))
-    return dataclasses.replace(fit, rmse=rmse)
-
-
-# ---------------------------------------------------------------- aggregates and fit
 
 
 @dataclass(frozen=True, eq=False)
@@ -519,7 +312,7 @@ def _rmse(e: FloatArray) -> float:
 
 
 def _usable(frame: pd.DataFrame, space: EdgeSpace) -> pd.DataFrame:
-    _require(frame, ("sensor_id", "pollutant", "edge_id", "value_ugm3", "time"), "readings")
+    require_columns(frame, ("sensor_id", "pollutant", "edge_id", "value_ugm3", "time"), "readings")
     edge = frame["edge_id"].to_numpy(np.int64)
     ok = (
         frame["pollutant"].isin(space.pollutants).to_numpy()
@@ -535,9 +328,3 @@ def _epoch_s(time: pd.Series) -> FloatArray:
     t = t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")
     seconds = (t - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
     return np.asarray(seconds, dtype=np.float64)
-
-
-def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"{what} lack columns {missing}")
