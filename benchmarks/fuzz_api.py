@@ -57,8 +57,7 @@ def main() -> int:
         BEGIN,
         "## API fuzzing (schemathesis against the app's own OpenAPI spec)",
         "",
-        f"Command: `{command}` — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{took:.0f} s.",
+        f"Command: `{command}` — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {took:.0f} s.",
         "",
         f"- {len(outcomes.results)} generated tests (8 operations; schema-valid and "
         f"schema-breaking requests), up to {args.examples} examples each.",
