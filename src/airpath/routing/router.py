@@ -292,6 +292,13 @@ class _Query:
             node_at = self._junction(snap)
             if node_at is not None:
                 e = snap.edge_fwd if snap.edge_fwd >= 0 else snap.edge_bwd
+                if snap.fraction in (0.0, 1.0):
+                    # Exactly on the junction, every other end is dominated: it is the
+                    # junction itself at a cost >= 0, or the snapped edge's far end at
+                    # that edge's full weight, which the junction reaches (or is reached
+                    # from) along the edge at the same cost. One end makes a one-to-one
+                    # query, cheaper than a multi-source one on either engine.
+                    out.clear()
                 out.append((node_at, -1, 0.0, (e, 0.0, 0.0)))
         direct: list[_End] = []
         if o.segment == d.segment:
