@@ -8,6 +8,9 @@ can ``stop()`` and ``start()`` the same server on the same port to play an outag
 from __future__ import annotations
 
 import datetime as dt
+import json
+import struct
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +19,7 @@ import pytest
 from airpath import PollutionField
 from airpath.network.store import Network
 from airpath.serving import FieldSnapshot, network_key
+from airpath.serving.snapshot import MAGIC
 from servers import RedisServer, wait_until
 
 T0 = dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.UTC)
@@ -68,6 +72,48 @@ def helsinki_snap(helsinki: Network) -> Callable[..., FieldSnapshot]:
         return FieldSnapshot(fld, key or network_key(helsinki), "test-model-1", now, now)
 
     return make
+
+
+def encode_snapshot_v1(s: FieldSnapshot) -> bytes:
+    """``s`` as airpath wrote snapshots in format version 1 (the encoder of that version,
+    kept here to show that such snapshots are still read)."""
+    fld = s.field
+    n_h = len(fld.horizons_min)
+    arrays = [("concentration", p, a) for p, a in fld.concentration_ugm3.items()]
+    arrays += [("uncertainty", p, a) for p, a in fld.uncertainty_ugm3.items()]
+    n_edges = int(arrays[0][2].shape[-1])
+    size = n_h * n_edges * 4
+    payload = np.empty(size * len(arrays), dtype=np.uint8)
+    entries = []
+    for k, (kind, name, arr) in enumerate(arrays):
+        payload[k * size : (k + 1) * size].view("<f4").reshape(n_h, n_edges)[...] = arr
+        entries.append({"kind": kind, "name": name, "offset": k * size, "shape": [n_h, n_edges]})
+    header = {
+        "version": fld.version,
+        "valid_at": fld.valid_at.isoformat(),
+        "horizons_min": list(fld.horizons_min),
+        "n_edges": n_edges,
+        "dtype": "<f4",
+        "arrays": entries,
+        "payload_bytes": int(payload.nbytes),
+        "payload_crc32": zlib.crc32(payload.data),
+        "network_key": s.network_key,
+        "model_version": s.model_version,
+        "newest_event_time": None
+        if s.newest_event_time is None
+        else s.newest_event_time.isoformat(),
+        "published_at": s.published_at.isoformat(),
+        "batch_id": s.batch_id,
+        "stats": dict(s.stats),
+    }
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-(16 + len(text)) % 64)
+    return b"".join((struct.pack("<8sII", MAGIC, 1, len(text)), text, payload.data))
+
+
+@pytest.fixture
+def encode_v1() -> Callable[[FieldSnapshot], bytes]:
+    return encode_snapshot_v1
 
 
 @pytest.fixture(name="wait_until")

@@ -114,3 +114,37 @@ def test_a_reader_gives_up_when_current_points_nowhere(
     assert store.latest_version() == "gone"
     with pytest.raises(FieldStoreError, match="kept moving"):
         store.latest()
+
+
+def test_version_1_files_are_still_read(
+    tmp_path: Path, snap: Callable[..., FieldSnapshot], encode_v1: Callable[..., bytes]
+) -> None:
+    """A store written by an airpath of snapshot format 1 keeps serving after an upgrade."""
+    store = LocalFieldStore(tmp_path)
+    store.publish(snap("v1"))
+    old = snap("v2", level=42.0)
+    (tmp_path / "snapshots" / "000000000002-v2.apfs").write_bytes(encode_v1(old))
+    (tmp_path / "CURRENT").write_text("000000000002-v2.apfs\n")
+    got = store.latest()
+    assert got.version == "v2"
+    assert got.field.concentration_ugm3["no2"][0, 0] == 42.0
+    store.publish(snap("v3"))  # and new snapshots go next to it
+    assert store.versions() == ["v1", "v2", "v3"]
+    assert store.get("v2").model_version == old.model_version
+
+
+def test_a_flipped_byte_in_a_stored_file_is_a_snapshot_error(
+    tmp_path: Path, snap: Callable[..., FieldSnapshot]
+) -> None:
+    store = LocalFieldStore(tmp_path)
+    store.publish(snap("v1", n_edges=5000))
+    path = tmp_path / "snapshots" / "000000000001-v1.apfs"
+    good = path.read_bytes()
+    for at in (10, 100, len(good) // 2, len(good) - 1):
+        bad = bytearray(good)
+        bad[at] ^= 0x04
+        path.write_bytes(bytes(bad))
+        with pytest.raises(SnapshotError):
+            store.latest()
+    path.write_bytes(good)
+    assert store.latest().version == "v1"

@@ -6,11 +6,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 
-from airpath.errors import StoreUnavailableError
-from airpath.serving import FieldSnapshot, RedisFieldStore, RetryPolicy, decode_snapshot
+from airpath.errors import FieldStoreError, StoreUnavailableError
+from airpath.serving import (
+    FieldSnapshot,
+    RedisFieldStore,
+    RetryPolicy,
+    decode_snapshot,
+    encode_snapshot,
+    redis_store,
+)
 
 FAST = RetryPolicy(attempts=3, base_s=0.02, max_s=0.05)
 
@@ -107,4 +115,65 @@ def test_a_password_in_the_url_never_reaches_messages(redis_server: Any) -> None
             store.latest_version()
         assert "s3cret" not in str(info.value)
     finally:
+        store.close()
+
+
+def test_stored_bytes_are_the_encoding_read_back_in_pieces(
+    redis_url: str, snap: Callable[..., FieldSnapshot], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The big value is sent from the encoded buffer (no hiredis packing) and read back in
+    GETRANGE pieces; both must give exactly the encoded bytes."""
+    monkeypatch.setattr(redis_store, "READ_CHUNK", 1000)  # a dozen pieces, one short
+    store = RedisFieldStore(redis_url, network_key="net-a", prefix="ap")
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        s = snap("v1", n_edges=700)
+        store.publish(s)
+        stored = raw.get("ap:net-a:snap:v1")
+        assert stored == encode_snapshot(s)
+        assert len(stored) % 1000 != 0
+        got = store.latest()
+        assert got.version == "v1"
+        np.testing.assert_array_equal(
+            got.field.concentration_ugm3["no2"],
+            s.field.concentration_ugm3["no2"].astype(np.float32),  # float32 on the wire
+        )
+        assert bytes(store._read("v1") or b"") == stored
+        assert store._read("v9") is None
+    finally:
+        raw.close()
+        store.close()
+
+
+def test_a_snapshot_changed_between_pieces_is_read_again_whole(
+    redis_url: str, snap: Callable[..., FieldSnapshot], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WATCH makes the pieces one value: a change between two GETRANGEs (here: the key
+    replaced, then deleted) restarts the read, which never returns a mix."""
+    monkeypatch.setattr(redis_store, "READ_CHUNK", 500)
+    store = RedisFieldStore(redis_url, network_key="net-a", prefix="ap")
+    raw = redis.Redis.from_url(redis_url)
+    key = "ap:net-a:snap:v1"
+    other = encode_snapshot(snap("v1", level=50.0))
+    change: list[Callable[[], object]] = []  # run once, after the first piece of a read
+    pieces: list[int] = []
+    getrange = redis.client.Pipeline.getrange
+
+    def meddling_getrange(pipe: Any, name: str, start: int, end: int) -> Any:
+        pieces.append(start)
+        if start > 0 and change:
+            change.pop()()
+        return getrange(pipe, name, start, end)
+
+    monkeypatch.setattr(redis.client.Pipeline, "getrange", meddling_getrange)
+    try:
+        store.publish(snap("v1", level=10.0))
+        change.append(lambda: raw.set(key, other))
+        assert store.get("v1").field.concentration_ugm3["no2"][0, 0] == 50.0  # replaced
+        assert pieces.count(0) == 2  # read twice: the first read was thrown away
+        change.append(lambda: raw.delete(key))
+        with pytest.raises(FieldStoreError, match="does not hold v1"):
+            store.get("v1")  # deleted while being read: gone, not half read
+    finally:
+        raw.close()
         store.close()

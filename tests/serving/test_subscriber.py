@@ -21,6 +21,7 @@ from airpath.serving import (
     MemoryFieldStore,
     RedisFieldStore,
     RetryPolicy,
+    encode_snapshot,
     network_key,
 )
 
@@ -154,6 +155,33 @@ def test_local_store_snapshot_goes_live_within_a_second(
             publisher.publish(helsinki_snap(f"v{k}", level=10.0 + k))
             _live(router, f"v{k}", wait_until)
     assert router.field.version == "v2"
+
+
+def test_a_corrupt_snapshot_file_is_refused_and_the_field_kept(
+    tmp_path: Path, router: Router, key: str, helsinki_snap: Snap, wait_until: Wait
+) -> None:
+    """One flipped byte in the newest file: refused with a named error, the router keeps
+    routing on the field it has, and the next good snapshot goes live."""
+    publisher = LocalFieldStore(tmp_path / "fields")
+    snapshots = tmp_path / "fields" / "snapshots"
+    with FieldSubscriber(LocalFieldStore(tmp_path / "fields"), router, network_key=key) as sub:
+        publisher.publish(helsinki_snap("v1"))
+        _live(router, "v1", wait_until)
+        bad = bytearray(encode_snapshot(helsinki_snap("v2", level=90.0)))
+        bad[len(bad) // 2] ^= 0x01
+        (snapshots / ".tmp-v2").write_bytes(bytes(bad))
+        (snapshots / ".tmp-v2").rename(snapshots / "000000000002-v2.apfs")
+        (tmp_path / "fields" / ".tmp-CURRENT").write_text("000000000002-v2.apfs\n")
+        (tmp_path / "fields" / ".tmp-CURRENT").rename(tmp_path / "fields" / "CURRENT")
+        wait_until(lambda: "v2 refused" in (sub.status().last_error or ""), LIVE_S)
+        assert "CRC32" in (sub.status().last_error or "")
+        assert router.field.version == "v1"
+        assert _flexible_version(router) == "v1"
+        publisher.publish(helsinki_snap("v3"))
+        _live(router, "v3", wait_until)
+        # the router switches inside apply_field, the status right after it
+        wait_until(lambda: sub.status().version == "v3", LIVE_S, "status of v3")
+        assert sub.status().last_error is None
 
 
 def test_redis_snapshots_for_another_network_are_refused(
