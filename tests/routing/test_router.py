@@ -262,6 +262,24 @@ def test_background_customisation_keeps_answers_consistent(helsinki, engine):
     assert router.route(A, B, "least_exposure").field_version == "bg"
 
 
+@pytest.mark.parametrize("engine", ["small", "large"])
+def test_fields_faster_than_customisation_share_one_worker(helsinki, engine):
+    """Ten fields in a burst: at most one customising thread at any time, and the preset
+    queries end on the last field."""
+    router = Router(helsinki, engine=engine)
+    most = 0
+    for k in range(10):
+        router.apply_field(_field(helsinki, [1.0 + 0.1 * k], f"burst-{k}"), background=True)
+        busy = [t for t in threading.enumerate() if t.name == "cch-customise" and t.is_alive()]
+        most = max(most, len(busy))
+    assert most <= 1
+    for _ in range(100):
+        router.wait_customised(30)
+        if router._worker is None:
+            break
+    assert router.route(A, B, "least_exposure").field_version == "burst-9"
+
+
 @pytest.mark.parametrize(
     ("o", "d", "error"),
     [

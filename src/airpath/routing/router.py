@@ -6,12 +6,16 @@ current state once and uses it throughout, and :meth:`Router.apply_field` builds
 state and swaps the reference, so a query sees the old field or the new one, never a
 mix. With ``background=True`` the swap happens in two steps: flexible queries switch to
 the new field at once, preset (CCH) queries keep answering from the previous state until
-the new metrics are customised on a worker thread.
+the new metrics are customised on a worker thread (one at a time, always on the newest
+field: a field replaced before its turn is skipped).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -125,20 +129,44 @@ class Router:
                 self._state = self._latest = state
                 return
             self._latest = state
-
-            def work() -> None:
-                self._customise(state)
-                with self._apply_lock:
-                    if self._latest is state:
-                        self._state = state
-
-            self._worker = threading.Thread(target=work, name="cch-customise", daemon=True)
-            self._worker.start()
+            if self._worker is None:  # else the running worker moves on to this state
+                self._worker = threading.Thread(
+                    target=self._customise_latest, name="cch-customise", daemon=True
+                )
+                self._worker.start()
 
     def wait_customised(self, timeout: float | None = None) -> None:
-        """Wait for a background customisation started by :meth:`apply_field`."""
-        if self._worker is not None:
-            self._worker.join(timeout)
+        """Wait for the background customisation started by :meth:`apply_field`."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+
+    def _customise_latest(self) -> None:
+        """The one background worker: customise the newest state until it is served.
+
+        Fields can arrive faster than a large network customises (about 2 s per metric on
+        a 1M-edge grid): a thread per field would pile up and take every core from the
+        queries. One worker at a time, which drops a state as soon as a newer one
+        replaces it (its metrics would never be used), at a lower CPU priority (Linux
+        threads can be reniced one by one), keeps customisation behind the queries.
+        """
+        if sys.platform == "linux":
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        while True:
+            with self._apply_lock:
+                state = self._latest
+            for key in state.preset:
+                if self._latest is not state:
+                    break
+                if key not in state.metrics:
+                    state.metrics[key] = self.engine.customise(state.weights[key], key)
+                    time.sleep(0)  # let waiting queries run between metrics
+            with self._apply_lock:
+                if self._latest is state:
+                    self._state = state
+                    self._worker = None  # under the lock: apply_field never misses a state
+                    return
 
     def _new_state(self, fld: PollutionField) -> _State:
         w: dict[str, FloatArray] = dict(self._static)
