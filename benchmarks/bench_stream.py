@@ -84,12 +84,21 @@ class Fleet:
         self.next = 0
 
     def lines(self, n: int, t: dt.datetime) -> list[str]:
-        """``n`` readings stamped ``t``: round-robin over sensors, three pollutants each."""
-        stamp = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        """``n`` readings from ``t`` on: round-robin over sensors, three pollutants each.
+
+        When ``n`` needs more than one report per sensor, the sensors report several times
+        within the second (each round ``1000 / rounds`` ms later), so that no reading
+        repeats another's (sensor, time, pollutant) and is rejected as a duplicate."""
+        per_round = 3 * len(self.ids)
+        rounds = max(1, -(-n // per_round))
         out: list[str] = []
+        first = self.next
         while len(out) < n:
             i = self.next % len(self.ids)
+            k = (self.next - first) // len(self.ids)
             self.next += 1
+            at = t + dt.timedelta(milliseconds=k * (1000 // rounds))
+            stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
             for p in POLLUTANTS:
                 value = self.base[p] * float(self.rng.lognormal(0.0, 0.3))
                 rec: dict[str, Any] = {
