@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,23 +155,8 @@ class TypicalRows:
     def readings(self, rows: Ints) -> list[Reading]:
         """The :class:`Reading` :func:`~airpath.air.readings.coerce_reading` makes of each
         of these rows (by position), for the record path to judge."""
-        times = {
-            k: dt.datetime.fromisoformat(self.time_texts[k]).astimezone(dt.UTC)
-            for k in set(self.time_code[rows].tolist())
-        }
-        columns = zip(
-            self.sensor[rows].tolist(),
-            self.kind[rows].tolist(),
-            self.lat[rows].tolist(),
-            self.lon[rows].tolist(),
-            self.time_code[rows].tolist(),
-            self.pollutant[rows].tolist(),
-            self.value[rows].tolist(),
-            self.unit[rows].tolist(),
-            self.speed_mps[rows].tolist(),
-            self.heading_deg[rows].tolist(),
-            strict=True,
-        )
+        times = self._times(rows)
+        columns = self._columns(rows)
         return [
             Reading(
                 sensor_id=self.sensor_names[sensor],
@@ -192,23 +177,8 @@ class TypicalRows:
     def records(self, rows: Ints) -> list[dict[str, object]]:
         """:func:`~airpath.air.readings.reading_to_dict` of :meth:`readings`, made directly
         (for the messages of repeated rows, which can be many)."""
-        iso = {
-            k: dt.datetime.fromisoformat(self.time_texts[k]).astimezone(dt.UTC).isoformat()
-            for k in set(self.time_code[rows].tolist())
-        }
-        columns = zip(
-            self.sensor[rows].tolist(),
-            self.kind[rows].tolist(),
-            self.lat[rows].tolist(),
-            self.lon[rows].tolist(),
-            self.time_code[rows].tolist(),
-            self.pollutant[rows].tolist(),
-            self.value[rows].tolist(),
-            self.unit[rows].tolist(),
-            self.speed_mps[rows].tolist(),
-            self.heading_deg[rows].tolist(),
-            strict=True,
-        )
+        iso = {k: t.isoformat() for k, t in self._times(rows).items()}
+        columns = self._columns(rows)
         return [
             {
                 "sensor_id": self.sensor_names[sensor],
@@ -224,6 +194,30 @@ class TypicalRows:
             }
             for sensor, kind, lat, lon, time, pollutant, value, unit, speed, heading in columns
         ]
+
+    def _times(self, rows: Ints) -> dict[int, dt.datetime]:
+        """The UTC time of each distinct time text among these rows, by its code."""
+        return {
+            k: dt.datetime.fromisoformat(self.time_texts[k]).astimezone(dt.UTC)
+            for k in set(self.time_code[rows].tolist())
+        }
+
+    def _columns(self, rows: Ints) -> Iterator[tuple[Any, ...]]:
+        """Per row: sensor, kind, lat, lon, time code, pollutant, value, unit, speed,
+        heading, as Python scalars."""
+        return zip(
+            self.sensor[rows].tolist(),
+            self.kind[rows].tolist(),
+            self.lat[rows].tolist(),
+            self.lon[rows].tolist(),
+            self.time_code[rows].tolist(),
+            self.pollutant[rows].tolist(),
+            self.value[rows].tolist(),
+            self.unit[rows].tolist(),
+            self.speed_mps[rows].tolist(),
+            self.heading_deg[rows].tolist(),
+            strict=True,
+        )
 
     def take(self, rows: Flags | Ints) -> TypicalRows:
         """The rows selected by a mask or positions (``sensor_names`` shared)."""
