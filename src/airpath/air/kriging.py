@@ -203,31 +203,22 @@ class ResidualKriging:
                 0.0,
             )
             measured = np.bincount(inverse, weights=d, minlength=len(sites)) / n - z
-            mean_lag = np.bincount(inverse, weights=lag, minlength=len(sites)) / n
             low = (batch.sensor_kind[rows] == "low_cost").astype(np.float64)
-            bias = (
-                prm.low_cost_bias_sd * np.bincount(inverse, weights=low, minlength=len(sites)) / n
-            ) ** 2
-            mean_lag = mean_lag + bias
-            self.levels[p].update(
-                t_s,
-                prm.level_step_var_per_s,
-                prm.level_sd**2,
-                measured,
-                z_var + prm.nugget_sd**2 / n + mean_lag,
+            low_share = np.bincount(inverse, weights=low, minlength=len(sites)) / n
+            # Error that more readings do not shrink: the hourly means' lag, the bias.
+            lasting = (
+                np.bincount(inverse, weights=lag, minlength=len(sites)) / n
+                + (prm.low_cost_bias_sd * low_share) ** 2
             )
+            self._update_level(p, t_s, measured, z_var + prm.nugget_sd**2 / n + lasting)
             # What the level cannot explain: each edge's misfit against the street model.
             if self.drift.update(t_s, p, measured - self.levels[p].mean):
                 self.smoother.reset(p)
                 self.forecasters[p].reset()
                 self.levels[p] = LevelFilter()
                 # Start again from this batch alone, as if nothing had been seen before.
-                self.levels[p].update(
-                    t_s,
-                    prm.level_step_var_per_s,
-                    prm.level_sd**2,
-                    measured + z,
-                    prm.residual_sd**2 + prm.nugget_sd**2 / n + mean_lag,
+                self._update_level(
+                    p, t_s, measured + z, prm.residual_sd**2 + prm.nugget_sd**2 / n + lasting
                 )
             levels[p] = self.levels[p].mean
             self.forecasters[p].learn(t_s, levels[p])
@@ -292,6 +283,14 @@ class ResidualKriging:
         if snap.low_cost_share is None:
             return noise
         return noise + (prm.low_cost_bias_sd * snap.low_cost_share) ** 2
+
+    def _update_level(
+        self, pollutant: str, t_s: float, values: FloatArray, variances: FloatArray
+    ) -> None:
+        prm = self.params
+        self.levels[pollutant].update(
+            t_s, prm.level_step_var_per_s, prm.level_sd**2, values, variances
+        )
 
     def _level(self, pollutant: str, t_s: float) -> tuple[float, float]:
         """The city-wide level (``μ0`` removed) and its variance at ``t_s``."""
