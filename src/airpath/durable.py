@@ -23,7 +23,7 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes | bytearray | memoryview) -> None:
     """Write ``path`` so that readers see the old file or the whole new one, and so that
     after a crash the rename is on disk before anything written later."""
     tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}-{time.monotonic_ns()}")

@@ -298,7 +298,7 @@ class LocalFieldStore:
             seq = _parse(kept[-1])[0] + 1 if kept else 1
             name = f"{seq:012d}-{version}{SUFFIX}"
             # write_atomic writes any buffer; its annotation says bytes.
-            write_atomic(self._snapdir / name, data)  # type: ignore[arg-type]
+            write_atomic(self._snapdir / name, data)
             write_atomic(self.directory / "CURRENT", f"{name}\n".encode())
             for old in [*kept, name][: -self.keep]:
                 (self._snapdir / old).unlink(missing_ok=True)
