@@ -91,7 +91,11 @@ class ObservationBatch:
             if len(arr) == 1 and n != 1:
                 arr = np.repeat(arr, n)
             if dtype is np.str_:
-                return np.asarray([str(x) for x in arr], dtype=np.str_) if len(arr) else arr
+                if arr.dtype.kind == "U" or not len(arr):
+                    return arr
+                if arr.dtype == object:  # str(x) of each item, in C
+                    return arr.astype(np.str_)
+                return np.asarray([str(x) for x in arr], dtype=np.str_)
             return arr.astype(dtype)
 
         return cls(

@@ -46,18 +46,37 @@ class StreamModel:
         self.adopted_version: str | None = None  # model artifact in use (airpath train)
 
     def observe_sensors(self, valid: pd.DataFrame) -> None:
-        """Keep the latest position, time and value per pollutant of each sensor."""
+        """Keep the latest position, time and value per pollutant of each sensor.
+
+        As if the rows were visited in (sensor, time) order: a sensor's record moves to
+        every reading at least as new as it, and a reading sets its pollutant's value
+        unless it is more than a minute older than the record. Computed per sensor and
+        per (sensor, pollutant) from their newest rows, not row by row.
+        """
+        if not len(valid):
+            return
         cols = ["sensor_id", "sensor_kind", "lat", "lon", "time_ms", "pollutant", "value_ugm3"]
-        for sensor, kind, lat, lon, t, p, v in valid[cols].itertuples(index=False):
+        rows = valid[cols].sort_values(["sensor_id", "time_ms"], kind="stable")
+        newest = rows.drop_duplicates("sensor_id", keep="last")
+        # Record times before this batch: a reading a minute older than them is stale.
+        before = {s: rec["time_ms"] for s, rec in self.sensors.items()}
+        for sensor, kind, lat, lon, t in zip(
+            *(newest[c].tolist() for c in cols[:5]), strict=True
+        ):
             rec = self.sensors.get(sensor)
             if rec is None or t >= rec["time_ms"]:
                 values = {} if rec is None else rec["values_ugm3"]
-                rec = self.sensors[sensor] = {
+                self.sensors[sensor] = {
                     "sensor_id": sensor, "sensor_kind": kind, "lat": lat, "lon": lon,
                     "time_ms": int(t), "values_ugm3": values,
                 }  # fmt: skip
-            if t >= rec["time_ms"] - 60_000:
-                rec["values_ugm3"][p] = float(v)
+        latest = rows.drop_duplicates(["sensor_id", "pollutant"], keep="last")
+        for sensor, t, p, v in zip(
+            *(latest[c].tolist() for c in ("sensor_id", "time_ms", "pollutant", "value_ugm3")),
+            strict=True,
+        ):
+            if t >= before.get(sensor, t) - 60_000:
+                self.sensors[sensor]["values_ugm3"][p] = float(v)
 
     def sensors_document(self) -> dict[str, Any]:
         """What ``GET /v1/sensors`` serves: the latest reading of every sensor."""
