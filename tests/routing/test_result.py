@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import shapely
 
 from airpath.errors import NoRouteError, OutsideCoverageError, SameEndpointsError
 from airpath.network.store import Network
@@ -36,7 +35,6 @@ from airpath.routing.result import (
     path_points,
 )
 from airpath.routing.router import Router
-from airpath.routing.snap import Snapper
 from scenario import grid_network
 
 # -- the per-leg reference ---------------------------------------------------------------
@@ -321,34 +319,6 @@ def test_threads_reading_a_deferred_field_get_the_same_object(helsinki):
 
 
 # -- snapping and the large engine -------------------------------------------------------
-
-
-def test_snapping_without_the_box_prescreen_finds_the_same_segments(helsinki):
-    snapper = Snapper(helsinki, max_distance_m=150.0)
-    rng = np.random.default_rng(9)
-    lat, lon = np.asarray(helsinki.node_lat), np.asarray(helsinki.node_lon)
-    nodes = rng.integers(0, helsinki.n_nodes, 300)
-    pts_ll = [(float(lat[n]), float(lon[n])) for n in nodes]  # on junctions: ties
-    pts_ll += [(float(lat[n]) + 2e-3, float(lon[n]) - 2e-3) for n in nodes]  # some too far
-    xy = snapper._project(np.array([[lo, la] for la, lo in pts_ll]))
-    (which, found), dist = snapper._tree.query_nearest(
-        shapely.points(xy), max_distance=150.0, return_distance=True, all_matches=False
-    )
-    want = dict(zip(which.tolist(), zip(found.tolist(), dist.tolist(), strict=True), strict=True))
-    assert 0 < len(want) < len(pts_ll)
-    for i, p in enumerate(pts_ll):
-        if i not in want:
-            with pytest.raises(OutsideCoverageError):
-                snapper.snap(*p)
-            continue
-        snap = snapper.snap(*p)
-        assert snap.segment == int(snapper._segments[want[i][0]])
-        assert snap.distance_m == want[i][1]
-
-
-def test_snapping_keeps_shapelys_check_of_the_distance(helsinki):
-    with pytest.raises(ValueError, match="max_distance"):
-        Snapper(helsinki, max_distance_m=0.0).snap(60.1780, 24.9370)
 
 
 def test_large_engine_searches_repeated_ends_once_with_the_same_answer(helsinki):
