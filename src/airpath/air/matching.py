@@ -1,7 +1,7 @@
 """Map-matching: validated readings (lat/lon) onto the network's street edges.
 
 Each reading goes to the nearest segment a cyclist may ride or walk (the router's
-:class:`~airpath.routing.snap.Snapper`, one vectorised STRtree query per batch) and to
+:class:`~airpath.routing.snap.Snapper`, one compiled grid search per batch) and to
 that segment's forward edge (its backward edge on a one-way street against the
 geometry). The two directions of a street share a midpoint and hence a truth and an
 estimate, so the direction does not matter to the estimators.
