@@ -27,16 +27,13 @@ from airpath.air.gate import (
     FAST_PATH_MIN_LINES,
     VALID_COLUMNS,
     GateResult,
-    SensorMemory,
     _gate_lines_fast,
     _gate_lines_slow,
-    _remember,
-    _remember_columns,
     gate_lines,
-    pack_memories,
 )
 from airpath.air.readings import coerce_reading, reading_to_dict
 from airpath.air.rules import Area, time_ms
+from airpath.air.sensormemory import SensorMemory, _remember, _remember_columns, pack_memories
 
 NOW = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.UTC)
 NOW_MS = time_ms(NOW)

@@ -9,8 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airpath.air.gate import SensorMemory, gate_lines, pack_memories, unpack_memories
+from airpath.air.gate import gate_lines
 from airpath.air.rules import time_ms
+from airpath.air.sensormemory import SensorMemory, pack_memories, unpack_memories
 
 NOW = dt.datetime(2026, 5, 4, 8, 0, tzinfo=dt.UTC)
 NOW_MS = time_ms(NOW)

@@ -2,7 +2,7 @@
 
 Sensors are hashed into a fixed number of buckets and rows are grouped by bucket; each
 group is judged by :func:`airpath.air.gate.gate_lines` with the
-:class:`~airpath.air.gate.SensorMemory` of every sensor in the bucket, kept as one value
+:class:`~airpath.air.sensormemory.SensorMemory` of every sensor in the bucket, kept as one value
 per bucket on the RocksDB state store. Why buckets rather than one key per sensor: in
 PySpark every grouping key costs a few milliseconds (a pandas frame and round trips to
 the state server), so with thousands of sensors per batch the per-key overhead, not the
@@ -27,10 +27,9 @@ from airpath.air.gate import (
     VALID_COLUMNS,
     Clock,
     gate_lines,
-    pack_memories,
-    unpack_memories,
 )
 from airpath.air.rules import AreaLike
+from airpath.air.sensormemory import pack_memories, unpack_memories
 
 # 30 days of event time: the memory of a sensor that stopped reporting is dropped after
 # that (its duplicate keys are long behind the watermark; its counters restart if it
