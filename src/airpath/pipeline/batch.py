@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from airpath.air.gate import VALID_COLUMNS
 from airpath.air.observations import ObservationBatch
+from airpath.durable import write_atomic
 from airpath.errors import FieldStoreError
 from airpath.network.store import Network
 from airpath.pipeline.artifacts import ModelRegistry, adopt
@@ -378,17 +379,15 @@ def _observations(valid: pd.DataFrame) -> ObservationBatch:
 
 
 def _write_json(path: Path, document: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, separators=(",", ":")))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(document, separators=(",", ":")).encode())
 
 
 def _write_table(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` atomically (a temporary name, then a rename)."""
+    """Write ``table`` to ``path`` atomically and durably (see :mod:`airpath.durable`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_atomic(path, memoryview(sink.getvalue()))
 
 
 def _iso(t: dt.datetime | None) -> str | None:

@@ -13,7 +13,6 @@ whatever happened to the first attempt. Only the newest few states are kept.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import pickle
 import re
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from airpath.air.estimate import EdgeSpace
 from airpath.air.kriging import ResidualKriging
 from airpath.air.observations import ObservationBatch
 from airpath.air.plan import FieldPlan
+from airpath.durable import write_atomic
 from airpath.errors import PipelineConfigError
 
 STATE_FORMAT = 1
@@ -133,12 +133,8 @@ class ModelCheckpoints:
 
     def save(self, batch_id: int, model: StreamModel) -> Path:
         path = self.directory / f"state-{batch_id:012d}.pkl"
-        tmp = self.directory / f".{path.name}.tmp"
-        with open(tmp, "wb") as f:
-            pickle.dump((STATE_FORMAT, batch_id, model), f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        state = (STATE_FORMAT, batch_id, model)
+        write_atomic(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
         for old in self.batch_ids()[: -self.keep]:
             (self.directory / f"state-{old:012d}.pkl").unlink(missing_ok=True)
         return path
