@@ -124,7 +124,8 @@ def test_vectorised_learning_equals_the_per_reading_loop() -> None:
     rng = np.random.default_rng(5)
     xy = rng.uniform(0, 400, (30, 2))
     space = EdgeSpace(xy, {"no2": np.full(30, 20.0), "pm10": np.full(30, 15.0)})
-    fast, slow = SensorCalibrator(space, radius_m=120.0), SensorCalibrator(space, radius_m=120.0)
+    fast = SensorCalibrator(space, radius_m=120.0, use_network=False)
+    slow = SensorCalibrator(space, radius_m=120.0, use_network=False)
     for k in range(12):
         n = 80
         batch = ObservationBatch.create(

@@ -14,6 +14,7 @@ import airpath.air.calibration
 import airpath.air.drift
 import airpath.air.estimate
 import airpath.air.kriging
+import airpath.air.network_calibration
 import airpath.air.observations
 from airpath.air.estimate import EdgeSmoother, EdgeSpace, InverseDistance, lognormal_std
 from airpath.air.kriging import KrigingParams, ResidualKriging
@@ -30,6 +31,7 @@ T0 = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC)
         airpath.air.estimate,
         airpath.air.kriging,
         airpath.air.calibration,
+        airpath.air.network_calibration,
         airpath.air.drift,
     ],
 )
@@ -111,17 +113,36 @@ def test_smoother_equals_batch_sums_after_every_batch() -> None:
         b = ObservationBatch.create(
             rng.integers(0, n, m), t, "no2", rng.uniform(5, 60, m), "s", "reference"
         )
-        smoother.learn(b)
-        seen.append(b)
+        sd = rng.uniform(0.0, 0.3, m)
+        smoother.learn(b, bias_sd=sd)
+        seen.append(b.with_values(b.value_ugm3, sd))
         edges = np.concatenate([s.edge_id for s in seen])
         if len(edges) == 0:
             continue
         times = np.concatenate([s.time_s for s in seen])
         r = np.log(np.concatenate([s.value_ugm3 for s in seen]) / space.prior_ugm3["no2"][edges])
+        sds = np.concatenate([s.bias_sd for s in seen if s.bias_sd is not None])
         w = np.exp(-(smoother.state_time_s - times) / tau)
         np.testing.assert_allclose(smoother.weight["no2"], np.bincount(edges, w, n), rtol=1e-12)
         np.testing.assert_allclose(
             smoother.weighted_sum["no2"], np.bincount(edges, w * r, n), rtol=1e-10, atol=1e-12
+        )
+        np.testing.assert_allclose(smoother.weight_sq["no2"], np.bincount(edges, w**2, n),
+                                   rtol=1e-12)  # fmt: skip
+        np.testing.assert_allclose(smoother.weighted_time_s["no2"],
+                                   np.bincount(edges, w * times, n), rtol=1e-12)  # fmt: skip
+        np.testing.assert_allclose(smoother.bias_weight["no2"], np.bincount(edges, w * sds, n),
+                                   rtol=1e-10, atol=1e-15)  # fmt: skip
+        # Kish's effective count does not decay with age: old single visits stay single.
+        snap = smoother.snapshot("no2", smoother.state_time_s + 3000.0, 1e6)
+        assert snap.n_effective is not None
+        assert snap.mean_time_s is not None
+        w_e = np.bincount(edges, w, n)[snap.edges]
+        np.testing.assert_allclose(
+            snap.n_effective, w_e**2 / np.bincount(edges, w**2, n)[snap.edges], rtol=1e-10
+        )
+        np.testing.assert_allclose(
+            snap.mean_time_s, np.bincount(edges, w * times, n)[snap.edges] / w_e, rtol=1e-12
         )
 
 

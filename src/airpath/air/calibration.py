@@ -1,6 +1,15 @@
-"""Online calibration of low-cost sensors against nearby reference stations.
+"""Online calibration of low-cost sensors: co-located references first, else the network.
 
-Each (low-cost sensor, pollutant) gets a bias and gain, ``reference ≈ a + b × raw``,
+Two calibrations run side by side per (low-cost sensor, pollutant):
+
+* **Co-location** (this module), where a reference station stands within ``radius_m``:
+  recursive least squares, as below. Once it has ``min_pairs`` pairs it is used.
+* **The network** (:mod:`airpath.air.network_calibration`) everywhere: a Kalman filter of
+  the same affine map against a field kriged from reference and mobile readings only.
+  It needs no station nearby, and reports the calibration's remaining uncertainty as the
+  rows' ``bias_sd`` (log units), which the kriging uses instead of a fixed low-cost bias.
+
+Co-location: each (low-cost sensor, pollutant) gets a bias and gain, ``reference ≈ a + b × raw``,
 fitted by recursive least squares with a forgetting factor ``λ``: after ``n`` pairs the
 coefficients minimise ``Σ λ^(n-i) (y_i - a - b x_i)² + λ^n δ ‖θ - θ0‖²`` with ``θ0 = (0, 1)``
 (no correction) — exactly, at every step (Haykin, *Adaptive Filter Theory*, ch. 10).
@@ -8,9 +17,10 @@ coefficients minimise ``Σ λ^(n-i) (y_i - a - b x_i)² + λ^n δ ‖θ - θ0‖
 
 A low-cost reading is paired with the mean of the reference readings of the same pollutant
 within ``radius_m`` (edge midpoints; same edge is distance 0) and ``window_s``. Until a
-sensor has ``min_pairs`` pairs its readings are withheld from the estimator, so an
-uncalibrated or drifting sensor cannot poison the field. Reference and mobile readings
-pass through unchanged.
+sensor has ``min_pairs`` pairs (co-located, or network updates) its readings are withheld
+from the estimator, so an uncalibrated or drifting sensor cannot poison the field (with
+``pass_uncalibrated`` they pass, network-calibrated as far as it goes). Reference and
+mobile readings pass through unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from numba import njit
 from scipy.spatial import cKDTree
 
 from airpath.air.estimate import EdgeSpace, Estimator, FieldEstimate
+from airpath.air.network_calibration import NetworkCalibration, pair_codes
 from airpath.air.observations import FloatArray, ObservationBatch
 from airpath.air.schema import SensorKind
 
@@ -69,7 +80,8 @@ class RecursiveLeastSquares:
 
 @dataclass
 class SensorCalibrator:
-    """Per (sensor, pollutant) RLS calibration against co-located reference readings."""
+    """Per (sensor, pollutant) RLS calibration against co-located reference readings,
+    else (``use_network``) the network calibration of :class:`NetworkCalibration`."""
 
     space: EdgeSpace
     radius_m: float = 50.0
@@ -80,11 +92,27 @@ class SensorCalibrator:
     pass_uncalibrated: bool = False  # True: feed raw values until calibrated
     models: dict[tuple[str, str], RecursiveLeastSquares] = field(default_factory=dict)
     _reference: ObservationBatch = field(default_factory=ObservationBatch.empty)
+    use_network: bool = True
+    network: NetworkCalibration | None = None
+
+    def __post_init__(self) -> None:
+        if self.use_network and self.network is None:
+            self.network = NetworkCalibration(self.space)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Calibrators pickled before the network calibration existed start it afresh."""
+        self.__dict__.update(state)
+        if "use_network" not in state:
+            self.use_network = True
+            self.network = NetworkCalibration(self.space)
 
     def learn(self, batch: ObservationBatch) -> None:
-        """Pair this batch's low-cost readings with recent reference ones and update."""
+        """Pair this batch's low-cost readings with recent reference ones and update;
+        update the network calibration."""
         if len(batch) == 0:
             return
+        if self.network is not None:
+            self.network.learn(batch)
         ref = self._remember(batch)
         low = np.flatnonzero(batch.sensor_kind == SensorKind.LOW_COST.value)
         if len(low) == 0 or len(ref) == 0:
@@ -143,22 +171,37 @@ class SensorCalibrator:
         return out
 
     def transform(self, batch: ObservationBatch) -> ObservationBatch:
-        """Calibrated low-cost values; uncalibrated low-cost rows dropped; others as is."""
+        """Calibrated low-cost values (co-located if calibrated so, else by the network,
+        with its ``bias_sd``); uncalibrated low-cost rows dropped; others as is."""
         values = batch.value_ugm3.copy()
+        bias_sd = np.full(len(batch), np.nan) if batch.bias_sd is None else batch.bias_sd.copy()
+        if self.network is not None:
+            net_values, net_sd, net_count = self.network.calibrate(batch)
+        else:
+            net_values, net_sd, net_count = values, bias_sd, np.zeros(len(batch))
         keep = np.ones(len(batch), dtype=bool)
         low = np.flatnonzero(batch.sensor_kind == SensorKind.LOW_COST.value)
-        cache: dict[tuple[str, str], RecursiveLeastSquares | None] = {}
-        for i, sensor, pollutant in zip(
-            low.tolist(), batch.sensor_id[low].tolist(), batch.pollutant[low].tolist(), strict=True
-        ):
-            key = (sensor, pollutant)
-            model = cache[key] if key in cache else cache.setdefault(key, self.models.get(key))
-            if model is None or model.n_learned < self.min_pairs:
-                keep[i] = self.pass_uncalibrated
-            else:
-                a, b = model.theta
-                values[i] = max(float(a + b * values[i]), 0.0)
-        return batch.with_values(values).select(keep)
+        if len(low):
+            # Per (sensor, pollutant): its co-located model's (a, b) if calibrated, else NaN.
+            codes, keys = pair_codes(batch.sensor_id[low], batch.pollutant[low])
+            theta = np.full((len(keys), 2), np.nan)
+            for k, key in enumerate(keys):
+                model = self.models.get(key)
+                if model is not None and model.n_learned >= self.min_pairs:
+                    theta[k] = model.theta
+            a, b = theta[codes, 0], theta[codes, 1]
+            colocated = np.isfinite(a)
+            count = net_count[low]
+            network = ~colocated & (
+                (count >= self.min_pairs) | (self.pass_uncalibrated & (count > 0))
+            )
+            values[low[colocated]] = np.maximum(
+                a[colocated] + b[colocated] * values[low[colocated]], 0.0
+            )
+            values[low[network]] = net_values[low[network]]
+            bias_sd[low[network]] = net_sd[low[network]]
+            keep[low[~colocated & ~network]] = self.pass_uncalibrated
+        return batch.with_values(values, bias_sd).select(keep)
 
     def _remember(self, batch: ObservationBatch) -> ObservationBatch:
         """Reference readings of the last ``window_s`` (this batch included)."""

@@ -34,6 +34,7 @@ from airpath.routing.field import PollutionField
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
 DEFAULT_PRIOR_LOG_SD = 0.5  # hourly vs annual-mean spread: ×/÷ 1.65 at one σ
 MIN_VALUE_UGM3 = 0.1  # floor before taking logs; below any instrument's detection limit
+LEGACY_LOW_COST_BIAS_SD = 0.1  # the low-cost bias (log sd) of states without per-row ones
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,12 @@ class Snapshot:
 
     edges: IntArray
     log_ratio: FloatArray  # exponentially weighted mean of log(obs / prior)
-    weight: FloatArray  # effective number of observations, Σ exp(-age / τ)
+    weight: FloatArray  # Σ exp(-age / τ): the effective number of observations, decayed
     newest_s: float  # time of the newest observation among ``edges``; -inf if none
     low_cost_share: FloatArray | None = None  # share of ``weight`` from low-cost sensors
+    n_effective: FloatArray | None = None  # Kish's (Σw)² / Σw²: readings behind the mean
+    mean_time_s: FloatArray | None = None  # Σ w t / Σ w: when the mean was read
+    bias_sd: FloatArray | None = None  # Σ w s / Σ w of the readings' lasting error sd s
 
 
 class EdgeSmoother:
@@ -152,6 +156,10 @@ class EdgeSmoother:
     After any sequence of batches, with state time ``T`` (the latest time seen) an edge
     holds ``W = Σ exp(-(T - t_i)/τ)`` and ``S = Σ exp(-(T - t_i)/τ) r_i``, exactly the batch
     sums over all observations so far, in any arrival order. ``τ = time_constant_s``.
+    Beside them it keeps ``Σ w²``, ``Σ w t`` and ``Σ w s`` (``s`` a reading's lasting error
+    sd, e.g. a low-cost sensor's calibration error, log units), so that a model can tell
+    how many readings stand behind an edge's mean, how old they are and how much of their
+    error cannot average out.
     """
 
     def __init__(self, space: EdgeSpace, time_constant_s: float = 900.0) -> None:
@@ -162,20 +170,48 @@ class EdgeSmoother:
         self.weighted_sum = {p: np.zeros(n) for p in space.pollutants}
         self.newest_s = {p: np.full(n, -np.inf) for p in space.pollutants}
         self.low_cost_weight = {p: np.zeros(n) for p in space.pollutants}
+        self.weight_sq = {p: np.zeros(n) for p in space.pollutants}
+        self.weighted_time_s = {p: np.zeros(n) for p in space.pollutants}
+        self.bias_weight = {p: np.zeros(n) for p in space.pollutants}
         self.state_time_s = -math.inf
 
-    def learn(self, batch: ObservationBatch, offset: Mapping[str, float] | None = None) -> None:
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Smoothers pickled before the extra sums existed get them as if each edge's
+        weight came from one reading at its newest time, its low-cost part with the
+        fixed bias those versions assumed."""
+        self.__dict__.update(state)
+        if "low_cost_weight" not in state:
+            self.low_cost_weight = {p: np.zeros_like(w) for p, w in self.weight.items()}
+        if "weight_sq" not in state:
+            self.weight_sq = {p: w**2 for p, w in self.weight.items()}
+            self.weighted_time_s = {
+                p: w * np.where(w > 0, self.newest_s[p], 0.0) for p, w in self.weight.items()
+            }
+            self.bias_weight = {
+                p: LEGACY_LOW_COST_BIAS_SD * w for p, w in self.low_cost_weight.items()
+            }
+
+    def learn(
+        self,
+        batch: ObservationBatch,
+        offset: Mapping[str, float] | None = None,
+        *,
+        bias_sd: FloatArray | None = None,
+    ) -> None:
         """Fold ``batch`` in; ``offset[p]`` is subtracted from pollutant ``p``'s log-ratios
-        first (a model that keeps residuals against a moving level passes the level)."""
+        first (a model that keeps residuals against a moving level passes the level);
+        ``bias_sd`` is each row's lasting error sd (log units; zero when not given)."""
         if len(batch) == 0:
             return
         t_new = max(self.state_time_s, float(batch.time_s.max()))
         if math.isfinite(self.state_time_s):
             decay = math.exp(-(t_new - self.state_time_s) / self.time_constant_s)
             for p in self.space.pollutants:
-                self.weight[p] *= decay
-                self.weighted_sum[p] *= decay
-                self._low_cost(p)[:] *= decay
+                for sums in (self.weight, self.weighted_sum, self.low_cost_weight):
+                    sums[p] *= decay
+                self.weighted_time_s[p] *= decay
+                self.bias_weight[p] *= decay
+                self.weight_sq[p] *= decay**2
         self.state_time_s = t_new
         for p in self.space.pollutants:
             rows = batch.pollutant == p
@@ -185,11 +221,16 @@ class EdgeSmoother:
             r = self.log_ratio(p, e, batch.value_ugm3[rows])
             if offset is not None:
                 r = r - offset.get(p, 0.0)
-            w = np.exp(-(t_new - batch.time_s[rows]) / self.time_constant_s)
+            t = batch.time_s[rows]
+            w = np.exp(-(t_new - t) / self.time_constant_s)
             np.add.at(self.weight[p], e, w)
             np.add.at(self.weighted_sum[p], e, w * r)
-            np.add.at(self._low_cost(p), e, w * (batch.sensor_kind[rows] == "low_cost"))
-            np.maximum.at(self.newest_s[p], e, batch.time_s[rows])
+            np.add.at(self.low_cost_weight[p], e, w * (batch.sensor_kind[rows] == "low_cost"))
+            np.add.at(self.weight_sq[p], e, w**2)
+            np.add.at(self.weighted_time_s[p], e, w * t)
+            if bias_sd is not None:
+                np.add.at(self.bias_weight[p], e, w * bias_sd[rows])
+            np.maximum.at(self.newest_s[p], e, t)
 
     def log_ratio(self, pollutant: str, edges: IntArray, value_ugm3: FloatArray) -> FloatArray:
         prior = self.space.prior_ugm3[pollutant][edges]
@@ -197,16 +238,16 @@ class EdgeSmoother:
 
     def reset(self, pollutant: str) -> None:
         """Forget one pollutant's history (after a detected drift)."""
-        self.weight[pollutant][:] = 0.0
-        self.weighted_sum[pollutant][:] = 0.0
+        for sums in (
+            self.weight,
+            self.weighted_sum,
+            self.low_cost_weight,
+            self.weight_sq,
+            self.weighted_time_s,
+            self.bias_weight,
+        ):
+            sums[pollutant][:] = 0.0
         self.newest_s[pollutant][:] = -np.inf
-        self._low_cost(pollutant)[:] = 0.0
-
-    def _low_cost(self, pollutant: str) -> FloatArray:
-        # States pickled before the low-cost weight existed start it at zero.
-        if not hasattr(self, "low_cost_weight"):
-            self.low_cost_weight = {p: np.zeros(self.space.n_edges) for p in self.weight}
-        return self.low_cost_weight[pollutant]
 
     def snapshot(self, pollutant: str, t_s: float, staleness_s: float) -> Snapshot:
         """Edges observed within ``staleness_s`` before ``t_s``, decayed to ``t_s``."""
@@ -214,11 +255,16 @@ class EdgeSmoother:
         edges = np.flatnonzero((newest > t_s - staleness_s) & (newest <= t_s + staleness_s))
         if len(edges) == 0:
             return Snapshot(edges, np.zeros(0), np.zeros(0), -math.inf)
-        w = self.weight[pollutant][edges]
-        mean = self.weighted_sum[pollutant][edges] / np.maximum(w, 1e-300)
+        w = np.maximum(self.weight[pollutant][edges], 1e-300)
+        mean = self.weighted_sum[pollutant][edges] / w
         decay = math.exp(-max(t_s - self.state_time_s, 0.0) / self.time_constant_s)
-        share = self._low_cost(pollutant)[edges] / np.maximum(w, 1e-300)
-        return Snapshot(edges, mean, w * decay, float(newest[edges].max()), share)
+        share = self.low_cost_weight[pollutant][edges] / w
+        n_eff = w**2 / np.maximum(self.weight_sq[pollutant][edges], 1e-300)
+        when = self.weighted_time_s[pollutant][edges] / w
+        bias = self.bias_weight[pollutant][edges] / w
+        return Snapshot(
+            edges, mean, w * decay, float(newest[edges].max()), share, n_eff, when, bias
+        )
 
 
 def lognormal_std(mean: FloatArray, log_var: FloatArray | float) -> FloatArray:

@@ -49,7 +49,9 @@ Progress = Callable[[str], None]
 
 
 def make_estimators(space: EdgeSpace) -> dict[str, Estimator]:
-    """Ours (calibrated residual kriging) and the three baselines, freshly built."""
+    """Ours (residual kriging fed low-cost readings calibrated against co-located
+    references where there are any, else against the network's unbiased readings) and
+    the three baselines, freshly built."""
     return {
         OURS: CalibratedEstimator(
             ResidualKriging(space), SensorCalibrator(space, pass_uncalibrated=True)

@@ -3,6 +3,11 @@
 Readings reach the estimators already validated, converted to µg/m³ and matched to a
 network edge. An :class:`ObservationBatch` holds them as parallel NumPy arrays.
 
+One optional column, ``bias_sd``, carries what a calibration knows of each row: the
+standard deviation (log units, i.e. relative) of the error that remains in the value and
+does not average out over the sensor's readings. ``None`` (or NaN in a row) means
+unknown: the estimator applies its own default for the row's sensor kind.
+
 Time is ``time_s``: float64 seconds since the Unix epoch (UTC). Floats keep the
 estimators' arithmetic (exponential decays, ages) free of datetime conversions; the
 constructors accept timezone-aware datetimes or ``datetime64`` columns and convert once.
@@ -49,10 +54,12 @@ class ObservationBatch:
     value_ugm3: FloatArray
     sensor_id: StrArray
     sensor_kind: StrArray
+    bias_sd: FloatArray | None = None  # lasting relative error per row; None: unknown
 
     def __post_init__(self) -> None:
         n = len(self.edge_id)
-        for name in ("time_s", "pollutant", "value_ugm3", "sensor_id", "sensor_kind"):
+        names = ("time_s", "pollutant", "value_ugm3", "sensor_id", "sensor_kind")
+        for name in (*names, "bias_sd") if self.bias_sd is not None else names:
             if len(getattr(self, name)) != n:
                 raise ObservationError(
                     f"column {name!r} has {len(getattr(self, name))} rows, want {n}"
@@ -68,6 +75,8 @@ class ObservationBatch:
         unknown = set(np.unique(self.sensor_kind).tolist()) - _KINDS
         if unknown:
             raise ObservationError(f"unknown sensor_kind {sorted(unknown)}")
+        if self.bias_sd is not None and (self.bias_sd < 0).any():
+            raise ObservationError("bias_sd must be non-negative (NaN: unknown)")
 
     def __len__(self) -> int:
         return len(self.edge_id)
@@ -159,12 +168,22 @@ class ObservationBatch:
             self.value_ugm3[mask],
             self.sensor_id[mask],
             self.sensor_kind[mask],
+            None if self.bias_sd is None else self.bias_sd[mask],
         )
 
-    def with_values(self, value_ugm3: FloatArray) -> ObservationBatch:
-        """The same rows with new values (e.g. after calibration)."""
+    def with_values(
+        self, value_ugm3: FloatArray, bias_sd: FloatArray | None = None
+    ) -> ObservationBatch:
+        """The same rows with new values (e.g. after calibration) and, if given, the
+        lasting error sd of each (otherwise the batch's own, if any)."""
         return ObservationBatch(
-            self.edge_id, self.time_s, self.pollutant, value_ugm3, self.sensor_id, self.sensor_kind
+            self.edge_id,
+            self.time_s,
+            self.pollutant,
+            value_ugm3,
+            self.sensor_id,
+            self.sensor_kind,
+            self.bias_sd if bias_sd is None else bias_sd,
         )
 
 
