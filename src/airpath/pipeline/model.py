@@ -1,8 +1,10 @@
 """The streaming job's model and its per-batch checkpoints.
 
 :class:`StreamModel` is the estimator of :mod:`airpath.air` as the job runs it: low-cost
-sensors calibrated against nearby reference stations (per sensor and pollutant, recursive
-least squares), then residual kriging with its level forecasters and drift monitor.
+sensors calibrated per sensor and pollutant (against a co-located reference station where
+there is one, else against the field that reference and bike readings alone give, see
+:mod:`airpath.air.network_calibration`), then residual kriging with its level forecasters
+and drift monitor.
 
 Exactly once: the model after batch ``N`` is saved as ``state-N`` before the batch's
 ``foreachBatch`` returns, hence before Spark commits the batch. A batch that Spark
