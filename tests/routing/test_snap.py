@@ -72,9 +72,7 @@ def _centimetres(lo: float, hi: float) -> st.SearchStrategy[float]:
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.lists(
-            st.tuples(_centimetres(0, 2000), _centimetres(0, 1500)), min_size=2, max_size=6
-        ),
+        st.lists(st.tuples(_centimetres(0, 2000), _centimetres(0, 1500)), min_size=2, max_size=6),
         min_size=1,
         max_size=12,
     ),
@@ -92,21 +90,22 @@ def test_grid_nearest_is_the_true_nearest_piece(
     offsets = np.concatenate([[0], np.cumsum([len(line) for line in lines])])
     grid = PieceGrid.build(xy, offsets)
     q = np.array(queries, dtype=np.float64)
-    piece, t, dist = grid.nearest(q[:, 0], q[:, 1], max_d)
+    found = grid.locate(q[:, 0], q[:, 1], max_d)
     for i, (x, y) in enumerate(queries):
         true = min(_to_segment(x, y, a, b) for line in lines for a, b in itertools.pairwise(line))
+        line_i, _, px, py, dist = found[i].tolist()
         if true > max_d + 1e-9:
-            assert piece[i] == -1
+            assert line_i == -1
             continue
         if true < max_d - 1e-9:
-            assert piece[i] >= 0
-        if piece[i] < 0:
+            assert line_i >= 0
+        if line_i < 0:
             continue
-        k = piece[i]
-        assert dist[i] == pytest.approx(true, abs=1e-7)
-        px = grid.x0[k] + t[i] * grid.dx[k]
-        py = grid.y0[k] + t[i] * grid.dy[k]
-        assert math.hypot(px - x, py - y) == pytest.approx(dist[i], abs=1e-7)
+        assert dist == pytest.approx(true, abs=1e-7)
+        assert math.hypot(px - x, py - y) == pytest.approx(dist, abs=1e-7)
+        # The point found lies on the line it names.
+        on = lines[int(line_i)]
+        assert min(_to_segment(px, py, a, b) for a, b in itertools.pairwise(on)) < 1e-7
 
 
 def _to_segment(x: float, y: float, a: tuple[float, float], b: tuple[float, float]) -> float:

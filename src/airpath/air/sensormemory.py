@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -255,32 +255,21 @@ def _newest_before(
 
 def _pruned(m: SensorMemory, horizon_ms: int) -> SensorMemory:
     """:func:`_copy` for sorted keys: the kept keys are a slice (a view, not a copy)."""
-    return SensorMemory(
+    return replace(
+        m,
         keys={
             p: ts if not len(ts) or ts[0] >= horizon_ms else ts[ts.searchsorted(horizon_ms) :]
             for p, ts in m.keys.items()
         },
-        n_in=m.n_in,
-        n_valid=m.n_valid,
-        n_rejected=m.n_rejected,
-        last_time_ms=m.last_time_ms,
-        last_kind=m.last_kind,
-        last_lat=m.last_lat,
-        last_lon=m.last_lon,
         last_value_ugm3=dict(m.last_value_ugm3),
     )
 
 
 def _copy(m: SensorMemory, horizon_ms: int) -> SensorMemory:
-    return SensorMemory(
+    """``m`` without the keys older than ``horizon_ms``, sharing nothing mutable."""
+    return replace(
+        m,
         keys={p: ts[ts >= horizon_ms] for p, ts in m.keys.items()},
-        n_in=m.n_in,
-        n_valid=m.n_valid,
-        n_rejected=m.n_rejected,
-        last_time_ms=m.last_time_ms,
-        last_kind=m.last_kind,
-        last_lat=m.last_lat,
-        last_lon=m.last_lon,
         last_value_ugm3=dict(m.last_value_ugm3),
     )
 

@@ -61,10 +61,12 @@ class StreamModel:
         rows = valid[cols].sort_values(["sensor_id", "time_ms"], kind="stable")
         newest = rows.drop_duplicates("sensor_id", keep="last")
         # Record times before this batch: a reading a minute older than them is stale.
-        before = {s: rec["time_ms"] for s, rec in self.sensors.items()}
-        for sensor, kind, lat, lon, t in zip(
-            *(newest[c].tolist() for c in cols[:5]), strict=True
-        ):
+        before = {
+            s: rec["time_ms"]
+            for s in newest["sensor_id"].tolist()
+            if (rec := self.sensors.get(s)) is not None
+        }
+        for sensor, kind, lat, lon, t in zip(*(newest[c].tolist() for c in cols[:5]), strict=True):
             rec = self.sensors.get(sensor)
             if rec is None or t >= rec["time_ms"]:
                 values = {} if rec is None else rec["values_ugm3"]

@@ -97,18 +97,6 @@ class PieceGrid:
             cell_items,
         )
 
-    def nearest(
-        self, px: FloatArray, py: FloatArray, max_distance_m: float
-    ) -> tuple[IntArray, FloatArray, FloatArray]:
-        """Per point: nearest piece (-1 if none within ``max_distance_m``), the fraction
-        of that piece where the nearest point is, and the distance (m)."""
-        return _nearest_many(
-            np.ascontiguousarray(px, dtype=np.float64),
-            np.ascontiguousarray(py, dtype=np.float64),
-            self._arrays(),
-            float(max_distance_m),
-        )
-
     def locate(self, px: FloatArray, py: FloatArray, max_distance_m: float) -> FloatArray:
         """Per point, a row ``(line, fraction of the line's length, x, y, distance)`` of
         the nearest point on any line; ``line`` is -1 when none is within
@@ -194,21 +182,6 @@ def _fill(
                 items[fill[c]] = k
                 fill[c] += 1
     return start, items
-
-
-@njit(cache=True)
-def _nearest_many(
-    px: FloatArray, py: FloatArray, grid: tuple[Any, ...], max_d: float
-) -> tuple[IntArray, FloatArray, FloatArray]:
-    n = len(px)
-    piece = np.full(n, -1, dtype=np.int64)
-    frac = np.zeros(n)
-    dist = np.full(n, np.inf)
-    for q in range(n):
-        k, t, d = _nearest_one(px[q], py[q], grid, max_d)
-        if k >= 0:
-            piece[q], frac[q], dist[q] = k, t, d
-    return piece, frac, dist
 
 
 @njit(cache=True)

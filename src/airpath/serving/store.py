@@ -297,7 +297,6 @@ class LocalFieldStore:
                 return version
             seq = _parse(kept[-1])[0] + 1 if kept else 1
             name = f"{seq:012d}-{version}{SUFFIX}"
-            # write_atomic writes any buffer; its annotation says bytes.
             write_atomic(self._snapdir / name, data)
             write_atomic(self.directory / "CURRENT", f"{name}\n".encode())
             for old in [*kept, name][: -self.keep]:
