@@ -1,133 +1,79 @@
-"""Route assembly: the vectorised builders against the per-leg logic they replaced, the
-deferred fields of a route, and the exact shortcuts in snapping and the large engine.
+"""Route assembly: the compiled kernels against the NumPy code they replaced, the deferred
+fields of a route, and the exact shortcuts in snapping and the large engine.
 
-The reference functions below are the per-leg code ``result.py`` used before assembly
-was vectorised (one geometry array and one cut per leg, steps from ``Leg`` objects);
-the new code must give bit-identical values.
+The reference (tests/result_reference.py) is the NumPy assembly ``result.py`` used
+before its kernels: one geometry array and one cut per leg, steps from ``Leg`` objects,
+per-quantity products summed by NumPy. The new code must give the same values bit for
+bit; only the bearings inside steps may differ in their last bits (see
+test_bearings_match_numpy_to_the_last_bits).
 """
 
 from __future__ import annotations
 
 import copy
-import math
+import datetime as dt
 import pickle
 import threading
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
+from pathlib import Path as FilePath
 from typing import Any
 
 import numpy as np
 import pytest
 
 from airpath.errors import NoRouteError, OutsideCoverageError, SameEndpointsError
+from airpath.network.segments import MODE_RIDE, MODE_WALK
 from airpath.network.store import Network
 from airpath.routing.cch_large import LargeCCHEngine
+from airpath.routing.detail_kernels import DURATION, END, LENGTH, _bearing, path_points
 from airpath.routing.engines import CCHEngine, Endpoint
-from airpath.routing.result import (
-    _COMPASS,
-    Leg,
-    Route,
-    Step,
-    _bearings,
-    _cut,
-    _modifier,
-    _new_leg,
-    make_steps,
-    path_points,
-)
+from airpath.routing.field import PollutionField
+from airpath.routing.result import Route, _Detail
 from airpath.routing.router import Router
+from result_reference import (
+    ref_bearings,
+    ref_coordinates,
+    ref_cut,
+    ref_geoms,
+    ref_legs_and_totals,
+    ref_steps,
+)
 from scenario import grid_network
 
-# -- the per-leg reference ---------------------------------------------------------------
+
+def _state(records: list[Any]) -> list[list[tuple[str, type, Any]]]:
+    return [[(k, type(v), v) for k, v in vars(r).items()] for r in records]
 
 
-def ref_cut(points: np.ndarray, a: float, b: float) -> np.ndarray:
-    if a <= 0.0 and b >= 1.0:
-        return points
-    seg = np.hypot(
-        np.diff(points[:, 0]) * math.cos(math.radians(points[0, 1])), np.diff(points[:, 1])
-    )
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
-    total = cum[-1]
-    if total == 0.0:
-        return points[[0, 0]]
-    da, db = a * total, b * total
-    inner = points[(cum > da) & (cum < db)]
-
-    def at(d: float) -> np.ndarray:
-        return np.array([np.interp(d, cum, points[:, 0]), np.interp(d, cum, points[:, 1])])
-
-    return np.vstack([at(da), inner, at(db)])
-
-
-def ref_geoms(network: Network, legs: list[Leg]) -> list[np.ndarray]:
-    return [ref_cut(network.edge_geometry(leg.edge_id), leg.start, leg.end) for leg in legs]
-
-
-def ref_coordinates(geoms: list[np.ndarray]) -> list[list[float]]:
-    parts = [g if i == 0 else g[1:] for i, g in enumerate(geoms)]
-    coords: list[list[float]] = np.round(np.concatenate(parts), 7).tolist()
-    return coords
-
-
-def ref_steps(legs: list[Leg], geoms: list[np.ndarray]) -> list[Step]:
-    if not legs:
-        return []
-    starts = [0] + [
-        i
-        for i in range(1, len(legs))
-        if legs[i].name != legs[i - 1].name or legs[i].walk != legs[i - 1].walk
-    ]
-    ends = [*(k - 1 for k in starts[1:]), len(legs) - 1]
-    head_pts = np.stack([geoms[k][:2] for k in starts])
-    tail_pts = np.stack([geoms[k][-2:] for k in ends])
-    after = _bearings(head_pts[:, 0], head_pts[:, 1])
-    before = _bearings(tail_pts[:, 0], tail_pts[:, 1])
-    length = np.add.reduceat(np.array([leg.length_m for leg in legs]), starts)
-    duration = np.add.reduceat(np.array([leg.duration_s for leg in legs]), starts)
-    steps: list[Step] = []
-    prev_end_bearing = 0.0
-    for i, k in enumerate(starts):
-        leg = legs[k]
-        start_bearing = float(after[i])
-        name = leg.name or "an unnamed way"
-        if i == 0:
-            kind, modifier = "depart", _COMPASS[round(start_bearing / 45.0) % 8]
-            text = f"Head {modifier} on {name}"
-        else:
-            kind, modifier = "turn", _modifier(prev_end_bearing, start_bearing)
-            text = {"straight": f"Continue onto {name}", "uturn": f"Make a U-turn onto {name}"}.get(
-                modifier, f"Turn {modifier} onto {name}"
-            )
-        if leg.walk:
-            text += " (walk your bike)"
-        maneuver: dict[str, Any] = {
-            "type": kind,
-            "modifier": modifier,
-            "location": geoms[k][0].tolist(),
-            "bearing_before": round(prev_end_bearing),
-            "bearing_after": round(start_bearing),
-        }
-        steps.append(Step(text, leg.name, float(length[i]), float(duration[i]), maneuver))
-        prev_end_bearing = float(before[i])
-    arrive = {
-        "type": "arrive",
-        "modifier": "",
-        "location": geoms[-1][-1].tolist(),
-        "bearing_before": round(prev_end_bearing),
-        "bearing_after": 0,
-    }
-    steps.append(Step("Arrive at your destination", "", 0.0, 0.0, arrive))
-    return steps
-
-
-def assert_matches_reference(network: Network, route: Route) -> None:
+def assert_matches_reference(
+    network: Network, route: Route, field: PollutionField, offset_s: float | None = None
+) -> None:
+    """``route`` has the coordinates, steps, legs and totals the NumPy assembly gives
+    for its pieces under ``field`` (NO2), departing ``offset_s`` after its time."""
+    pieces = [(leg.edge_id, leg.start, leg.end) for leg in route.legs]
+    conc, horizons_s = field.concentration_ugm3["no2"], field.horizons_s
+    legs, totals = ref_legs_and_totals(network, pieces, conc, horizons_s, offset_s)
+    assert route.legs == legs
+    # The same objects as the dataclass constructor makes: fields in order, same types.
+    assert _state(route.legs) == _state(legs)
+    distance, duration, volume, climb, descent, dose = totals
+    assert (route.distance_m, route.duration_s, route.dose_ug) == (distance, duration, dose)
+    assert (route.climb_m, route.descent_m) == (climb, descent)
+    assert route.mean_concentration_ugm3 == (dose / volume if volume > 0 else 0.0)
+    assert route.edge_path == [leg.edge_id for leg in legs]
     geoms = ref_geoms(network, route.legs)
     assert route.coordinates == ref_coordinates(geoms)
-    assert route.steps == ref_steps(route.legs, geoms)
-    e = np.array([leg.edge_id for leg in route.legs], dtype=np.int64)
-    a = np.array([leg.start for leg in route.legs])
-    b = np.array([leg.end for leg in route.legs])
-    points, bounds = path_points(network, e, a, b)
+    steps = ref_steps(route.legs, geoms)
+    assert route.steps == steps
+    assert _state(route.steps) == _state(steps)
+    arrays = network.arrays
+    points, bounds = path_points(
+        *(np.array(column) for column in zip(*pieces, strict=True)),
+        arrays["edge_segment"],
+        arrays["edge_reversed"],
+        arrays["geom_offsets"],
+        arrays["geom_lonlat"],
+    )
     for i, g in enumerate(geoms):
         piece = points[bounds[i] : bounds[i + 1]]
         assert piece.shape == g.shape
@@ -155,24 +101,41 @@ def _polylines(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 
 
 def test_cut_matches_the_per_leg_reference():
+    # Each polyline is a segment with an edge each way; every cut of it is one piece.
     rng = np.random.default_rng(5)
+    lines = _polylines(rng, 3000)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in lines])])
+    geom = np.concatenate(lines)
+    segment = np.repeat(np.arange(len(lines)), 2)
+    reversed_ = np.tile([False, True], len(lines))
     fractions = [(0.0, 1.0), (0.0, 0.5), (0.25, 1.0), (0.25, 0.75), (0.5, 0.5), (0.3, 0.9)]
-    for pts in _polylines(rng, 3000):
-        for a, b in [*fractions, tuple(sorted(rng.uniform(0, 1, 2)))]:
-            got, want = _cut(pts, a, b), ref_cut(pts, a, b)
-            assert got.shape == want.shape
-            assert (got == want).all()
+    for s, pts in enumerate(lines):
+        cuts = [*fractions, tuple(sorted(rng.uniform(0, 1, 2)))]
+        for rev in (0, 1):
+            e = np.full(len(cuts), 2 * s + rev)
+            a, b = (np.array(column) for column in zip(*cuts, strict=True))
+            points, bounds = path_points(e, a, b, segment, reversed_, offsets, geom)
+            for i, (fa, fb) in enumerate(cuts):
+                want = ref_cut(pts[::-1] if rev else pts, fa, fb)
+                got = points[bounds[i] : bounds[i + 1]]
+                assert got.shape == want.shape
+                assert (got == want).all()
 
 
-def test_new_leg_is_the_dataclass_constructor():
-    values = (7, 0.25, 1.0, "Mannerheimintie", 12.5, 3.25, 17.0, 0.125, False)
-    fast, plain = _new_leg(*values), Leg(*values)
-    assert fast == plain
-    assert list(vars(fast).items()) == list(vars(plain).items())
-    assert repr(fast) == repr(plain)
-    assert hash(fast) == hash(plain)
-    params = _new_leg.__code__.co_varnames[: _new_leg.__code__.co_argcount]
-    assert params == tuple(f.name for f in fields(Leg))
+def test_bearings_match_numpy_to_the_last_bits():
+    # NumPy's SIMD sin, cos and arctan2 and the C library's, which the kernel calls, may
+    # differ by an ulp. The bearing formula subtracts nearly equal products, so an ulp of
+    # them becomes about 1e-16 / (segment length in radians) of the bearing: under 1e-9°
+    # for segments of 1e-4° (some 10 m) and more, as here. Steps carry bearings rounded
+    # to whole degrees, which such a difference changes only within 1e-9° of a boundary.
+    rng = np.random.default_rng(3)
+    p = np.column_stack([rng.uniform(-180, 180, 20000), rng.uniform(-80, 80, 20000)])
+    step = rng.choice([-1.0, 1.0], (20000, 2)) * 10.0 ** rng.uniform(-4, -1, (20000, 2))
+    q = p + step
+    want = ref_bearings(p, q)
+    got = np.array([_bearing(p[i], q[i]) for i in range(len(p))])
+    diff = np.abs(got - want)
+    assert np.minimum(diff, 360.0 - diff).max() < 1e-9
 
 
 def _routes(router: Router, network: Network, k: int, seed: int) -> list[Route]:
@@ -183,7 +146,7 @@ def _routes(router: Router, network: Network, k: int, seed: int) -> list[Route]:
         jitter = rng.normal(0, 2e-4, 4) if i % 2 else np.zeros(4)  # inside edges, or on nodes
         o = (float(lat[s] + jitter[0]), float(lon[s] + jitter[1]))
         d = (float(lat[t] + jitter[2]), float(lon[t] + jitter[3]))
-        for profile in ("shortest", "least_exposure"):
+        for profile in ("shortest", "fastest", "least_exposure"):
             try:
                 routes += router.route(o, d, profile, alternatives=1).routes
             except (NoRouteError, SameEndpointsError, OutsideCoverageError):
@@ -191,12 +154,38 @@ def _routes(router: Router, network: Network, k: int, seed: int) -> list[Route]:
     return routes
 
 
-def test_steps_and_coordinates_match_the_per_leg_reference(helsinki):
+def test_routes_match_the_numpy_assembly(helsinki):
     router = Router(helsinki)
-    routes = _routes(router, helsinki, 40, seed=2)
-    assert len(routes) > 60
+    routes = _routes(router, helsinki, 60, seed=2)
+    assert len(routes) > 150
+    assert {r.engine for r in routes} == {"cch", "flexible"}
     for route in routes:
-        assert_matches_reference(helsinki, route)
+        assert_matches_reference(helsinki, route, router.field)
+
+
+def test_time_dependent_routes_match_the_numpy_assembly(helsinki):
+    # Concentrations triple over the first half hour: each piece is at the value of the
+    # middle of its time on its edge.
+    router = Router(helsinki)
+    prior = np.asarray(helsinki.edge_prior_ugm3, dtype=float)
+    valid = dt.datetime(2026, 5, 1, 8, tzinfo=dt.UTC)
+    conc = {p: np.stack([prior[k], 3 * prior[k]]) for k, p in enumerate(helsinki.pollutants)}
+    router.apply_field(
+        PollutionField.create("ramp", valid, conc, n_edges=helsinki.n_edges, horizons_min=(0, 30))
+    )
+    lat, lon = np.asarray(helsinki.node_lat), np.asarray(helsinki.node_lon)
+    rng = np.random.default_rng(8)
+    depart = valid + dt.timedelta(minutes=10)
+    checked = 0
+    for s, t in rng.integers(0, helsinki.n_nodes, (20, 2)).tolist():
+        try:
+            route = router.route((lat[s], lon[s]), (lat[t], lon[t]), depart=depart).best
+        except (NoRouteError, SameEndpointsError):
+            continue
+        assert route.engine == "time-dependent"
+        assert_matches_reference(helsinki, route, router.field, offset_s=600.0)
+        checked += 1
+    assert checked > 10
 
 
 @pytest.fixture(scope="module")
@@ -235,25 +224,28 @@ def test_steps_on_a_scenario_map_match_the_per_leg_reference(town):
                 continue
             for profile in ("shortest", "fastest", "comfort"):
                 route = router.route(points[frm], points[to], profile).best
-                assert_matches_reference(network, route)
+                assert_matches_reference(network, route, router.field)
                 checked += 1
     assert checked > 300
 
 
-def test_make_steps_splits_runs_by_name_and_mode():
-    # Three pieces on A (the last walked), then B: runs A, A (walk), B. Pieces go north,
-    # north, east and south, each from the end of the one before.
+def test_steps_split_runs_by_name_and_mode():
+    # Four one-edge segments: three on A (the last walked), then B: runs A, A (walk), B.
+    # They go north, north, east and south, each from the end of the one before. The
+    # names list A twice (nothing makes them unique): the second A is the same street.
     corners = [[0.0, 0.0], [0.0, 1e-3], [0.0, 2e-3], [1e-3, 2e-3], [1e-3, 1e-3]]
-    points = np.array([corners[i + j] for i in range(4) for j in (0, 1)])
-    bounds = np.array([0, 2, 4, 6, 8])
-    steps = make_steps(
-        ["A", "A", "A", "B"],
-        [False, False, True, False],
-        np.array([1.0, 2.0, 3.0, 4.0]),
-        np.array([0.5, 0.5, 0.5, 0.5]),
-        points,
-        bounds,
-    )
+    arrays = {
+        "geom_lonlat": np.array([corners[i + j] for i in range(4) for j in (0, 1)]),
+        "geom_offsets": np.array([0, 2, 4, 6, 8]),
+        "edge_segment": np.arange(4),
+        "edge_reversed": np.zeros(4, dtype=bool),
+        "segment_name": np.array([0, 2, 0, 1]),
+        "edge_mode": np.array([MODE_RIDE, MODE_RIDE, MODE_WALK, MODE_RIDE]),
+    }
+    network = Network(FilePath("."), {}, arrays, ("A", "B", "A"))
+    per = np.zeros((END + 1, 4))
+    per[LENGTH], per[DURATION], per[END] = [1.0, 2.0, 3.0, 4.0], 0.5, 1.0
+    steps = _Detail(network, np.arange(4), per).steps()
     assert [s.name for s in steps] == ["A", "A", "B", ""]
     assert [s.distance_m for s in steps] == [3.0, 3.0, 4.0, 0.0]
     assert steps[0].instruction == "Head north on A"
@@ -261,7 +253,6 @@ def test_make_steps_splits_runs_by_name_and_mode():
     assert steps[-1].maneuver["type"] == "arrive"
     assert [s.maneuver["modifier"] for s in steps] == ["north", "right", "right", ""]
     assert steps[-1].maneuver["location"] == [1e-3, 1e-3]
-    assert make_steps([], [], np.zeros(0), np.zeros(0), np.zeros((0, 2)), np.zeros(1, int)) == []
 
 
 # -- deferred fields ---------------------------------------------------------------------

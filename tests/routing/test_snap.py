@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from airpath.errors import InputError, OutsideCoverageError
 from airpath.network.store import Network
-from airpath.routing.snap import EARTH_RADIUS_M, Snapper
+from airpath.routing.snap import EARTH_RADIUS_M, Snap, Snapper
 from airpath.routing.snapgrid import PieceGrid
 
 
@@ -50,6 +50,9 @@ def test_snaps_match_an_rtree_on_a_real_network(helsinki: Network) -> None:
                 snapper.snap(float(lat[i]), float(lon[i]))
             continue
         snap = snapper.snap(float(lat[i]), float(lon[i]))
+        plain = Snap(**vars(snap))  # made without Snap.__init__: the same object
+        assert snap == plain
+        assert list(vars(snap).items()) == list(vars(plain).items())
         assert snap.distance_m == pytest.approx(want[i], abs=1e-6)
         # The segment chosen is at that distance (ties may pick another equally near one),
         # and the snapped point is on it, at the fraction of its length it reports.

@@ -87,6 +87,15 @@ class Network:
         """Street names as an object array, for vectorised lookups by segment."""
         return np.asarray(self.names or ("",), dtype=object)
 
+    @functools.cached_property
+    def name_keys(self) -> npt.NDArray[np.int64]:
+        """Per index into ``names_array``, the index of the first equal name: two names
+        are equal exactly when their keys are, so compiled code can compare street names
+        as integers (a network's builder makes names unique, but nothing else need)."""
+        _, first, inverse = np.unique(self.names_array, return_index=True, return_inverse=True)
+        keys: npt.NDArray[np.int64] = first[inverse].astype(np.int64)
+        return keys
+
     @property
     def n_nodes(self) -> int:
         return int(self.manifest["counts"]["nodes"])

@@ -84,10 +84,10 @@ def find_alternatives(q: _Query, main: Route, shortest: Route, count: int) -> li
         src, tgt, _direct = q.endpoints(w)
         if not (src and tgt):
             break
-        _cost, pieces = flexible(q.network, w, src, tgt)
-        if not pieces:
+        _cost, path = flexible(q.network, w, src, tgt)
+        if path is None:
             raise NoRouteError("no rideable connection between origin and destination")
-        route = q.finish(q.spec, pieces, "flexible")
+        route = q.finish(q.spec, path, "flexible")
         route.profile = "alternative"
         consider(route)
     return kept[1:]

@@ -7,6 +7,7 @@ Arrays are in the network's edge order (see :mod:`airpath.network.store`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,9 +66,12 @@ class PollutionField:
         }
         return cls(str(version), valid_at.astimezone(dt.UTC), hz, conc, unc)
 
-    @property
+    @functools.cached_property
     def horizons_s(self) -> FloatArray:
-        return np.asarray(self.horizons_min, dtype=np.float64) * 60.0
+        """The horizons in seconds (read-only), made once: every query reads them."""
+        seconds = np.asarray(self.horizons_min, dtype=np.float64) * 60.0
+        seconds.setflags(write=False)
+        return seconds
 
     def now(self, pollutant: str) -> FloatArray:
         """Concentration at ``valid_at`` (horizon 0)."""

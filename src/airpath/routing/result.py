@@ -3,40 +3,51 @@
 Field names follow OSRM where they fit (``distance``/``duration`` become ``distance_m`` /
 ``duration_s`` here, with units in the name); ``steps`` carry an OSRM-like ``maneuver``.
 
-Assembly works on whole arrays: a path's per-piece numbers are NumPy gathers from the
-network's edge arrays, its points one gather from the network's flat geometry
-(``geom_lonlat`` by ``geom_offsets``), with only the partly travelled edges (at its
-ends) cut one by one. :func:`assemble` computes the totals at once; a route's ``coordinates``,
-``legs`` and ``steps`` (many small Python objects) are built from the kept arrays the
-first time one of them is read (see :class:`Route`), with the values eager assembly gave.
+The numbers come from the compiled kernels of :mod:`.detail_kernels`, one call per route
+for its totals and one for its detail, because a route's few dozen pieces made tens of
+small NumPy calls cost more than the arithmetic. :func:`assemble` computes the totals at
+once; a route's ``coordinates``, ``legs`` and ``steps`` (many small Python objects) are
+built from the kept arrays the first time one of them is read (see :class:`Route`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from airpath.errors import SameEndpointsError
 from airpath.network.segments import MODE_WALK
 from airpath.network.store import Network
+from airpath.routing.detail_kernels import (
+    CONC,
+    DOSE,
+    DURATION,
+    END,
+    INHALED,
+    LENGTH,
+    START,
+    TOTALS,
+    TURN_KINDS,
+    piece_table,
+    route_detail,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 # The fields of a Route that assemble() leaves to be built on first read.
 _DEFERRED = frozenset({"coordinates", "legs", "steps"})
-# Per-edge quantities a piece travels in proportion (the fraction of the edge it covers).
-_PER_PIECE = (
-    "edge_length_m",
-    "edge_duration_s",
-    "edge_inhaled_m3",
-    "edge_climb_m",
-    "edge_descent_m",
+_COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
+_TURN_TEXT = {"straight": "Continue onto ", "uturn": "Make a U-turn onto "}
+# (type, modifier, instruction up to the street's name) by route_detail's maneuver code.
+_MANEUVERS = (
+    *(("depart", c, f"Head {c} on ") for c in _COMPASS),
+    *(("turn", m, _TURN_TEXT.get(m, f"Turn {m} onto ")) for m in TURN_KINDS),
 )
 
 
@@ -53,36 +64,6 @@ class Leg:
     concentration_ugm3: float
     dose_ug: float
     walk: bool
-
-
-def _new_leg(
-    edge_id: int,
-    start: float,
-    end: float,
-    name: str,
-    length_m: float,
-    duration_s: float,
-    concentration_ugm3: float,
-    dose_ug: float,
-    walk: bool,
-) -> Leg:
-    """``Leg(...)`` at half the cost: a frozen dataclass's ``__init__`` sets each field
-    through ``object.__setattr__``, and a route has a leg per edge. Filling the instance
-    dict in field order makes the same object (checked in tests/routing/test_result.py).
-    """
-    leg = object.__new__(Leg)
-    leg.__dict__.update(
-        edge_id=edge_id,
-        start=start,
-        end=end,
-        name=name,
-        length_m=length_m,
-        duration_s=duration_s,
-        concentration_ugm3=concentration_ugm3,
-        dose_ug=dose_ug,
-        walk=walk,
-    )
-    return leg
 
 
 @dataclass(frozen=True)
@@ -200,9 +181,42 @@ class RouteResult:
 Piece = tuple[int, float, float]  # (edge, start fraction, end fraction)
 
 
+class Path(NamedTuple):
+    """Pieces travelled in order, as arrays: edge ``e[i]`` from fraction ``a[i]`` to
+    ``b[i]``. The engines' answers come as whole edges between two partial ones
+    (:meth:`between`), made into arrays without a tuple per piece."""
+
+    e: IntArray
+    a: FloatArray
+    b: FloatArray
+
+    @classmethod
+    def of(cls, pieces: list[Piece]) -> Path:
+        """Any pieces, e.g. those of a time-dependent search or a single partial edge."""
+        n = len(pieces)
+        flat = np.fromiter(itertools.chain.from_iterable(pieces), dtype=np.float64, count=3 * n)
+        return cls(flat[0::3].astype(np.int64), flat[1::3], flat[2::3])
+
+    @classmethod
+    def between(cls, first: Piece, edges: list[int], last: Piece) -> Path:
+        """``first``, the whole of each of ``edges``, then ``last``."""
+        n = len(edges) + 2
+        e = np.empty(n, dtype=np.int64)
+        e[1:-1] = edges
+        a, b = np.zeros(n), np.empty(n)
+        b.fill(1.0)
+        e[0], a[0], b[0] = first
+        e[-1], a[-1], b[-1] = last
+        return cls(e, a, b)
+
+    def pieces(self) -> list[Piece]:
+        """The pieces as tuples, for sums over them in Python."""
+        return list(zip(self.e.tolist(), self.a.tolist(), self.b.tolist(), strict=True))
+
+
 def assemble(
     network: Network,
-    pieces: list[Piece],
+    path: Path,
     profile: str,
     engine: str,
     conc: np.ndarray,
@@ -211,7 +225,9 @@ def assemble(
     *,
     detail: bool = True,
 ) -> Route:
-    """Build a :class:`Route` from the edge pieces travelled, in order.
+    """Build a :class:`Route` from the edge pieces travelled, in order, leaving out the
+    pieces of no length (at most 1e-12 of an edge); none left raises
+    :class:`SameEndpointsError`.
 
     ``detail=False`` computes the totals only (no legs, steps or coordinates).
 
@@ -219,26 +235,28 @@ def assemble(
     field's time) each piece takes the concentration at the middle of its time on the
     edge, otherwise the horizon-0 value.
     """
-    n = len(pieces)
-    flat = np.fromiter(itertools.chain.from_iterable(pieces), dtype=np.float64, count=3 * n)
-    e = flat[0::3].astype(np.int64)
-    a, b = flat[1::3], flat[2::3]
-    f = b - a
-    # One row per piece quantity (_PER_PIECE, then the dose), so one reduction sums all.
-    per = np.empty((len(_PER_PIECE) + 1, n))
     arrays = network.arrays  # plain dict lookups (Network attributes go via __getattr__)
-    for k, name in enumerate(_PER_PIECE):
-        np.multiply(f, arrays[name][e], out=per[k])
-    length, duration, inhaled, dose = per[0], per[1], per[2], per[-1]
-    if depart_offset_s is None:
-        conc_leg = conc[0][e]
-    else:
+    e, per = piece_table(
+        path.e,
+        path.a,
+        path.b,
+        arrays["edge_length_m"],
+        arrays["edge_duration_s"],
+        arrays["edge_inhaled_m3"],
+        arrays["edge_climb_m"],
+        arrays["edge_descent_m"],
+        conc[0],
+    )
+    if not len(e):
+        raise SameEndpointsError("origin and destination are the same place")
+    if depart_offset_s is not None:
         # The concentration at the middle of each piece's time on its edge, interpolated
         # between horizons like the time-dependent kernel does.
+        duration = per[DURATION]
         t_mid = depart_offset_s + np.cumsum(duration) - 0.5 * duration
-        conc_leg = _interp_columns(conc, horizons_s, e, t_mid)
-    np.multiply(conc_leg, inhaled, out=dose)
-    distance, duration_s, volume, climb, descent, total_dose = per.sum(axis=1).tolist()
+        per[CONC] = _interp_columns(conc, horizons_s, e, t_mid)
+        np.multiply(per[CONC], per[INHALED], out=per[DOSE])
+    volume, climb, descent, distance, duration_s, total_dose = per[:TOTALS].sum(axis=1).tolist()
     route = Route(
         profile=profile,
         label=profile.replace("_", " "),
@@ -254,113 +272,121 @@ def assemble(
         steps=[],
         edge_path=e.tolist(),
     )
-    if detail and n:
-        route._defer(_Detail(network, e, a, b, length, duration, conc_leg, dose))
+    if detail:
+        route._defer(_Detail(network, e, per))
     return route
 
 
+_Built = tuple[FloatArray, list[str], list[bool], IntArray, FloatArray]
+
+
 class _Detail:
-    """A route's pieces and per-piece numbers, from which its deferred fields are built."""
+    """A route's edges and table of pieces (see ``piece_table``), from which its
+    deferred fields are built.
 
-    def __init__(
-        self,
-        network: Network,
-        e: IntArray,
-        a: FloatArray,
-        b: FloatArray,
-        length: FloatArray,
-        duration: FloatArray,
-        conc: FloatArray,
-        dose: FloatArray,
-    ) -> None:
-        self.network = network
-        self.e, self.a, self.b = e, a, b
-        self.length, self.duration, self.conc, self.dose = length, duration, conc, dose
-        self._points: tuple[FloatArray, IntArray] | None = None
-        self._streets: tuple[list[str], list[bool]] | None = None
+    The first field read runs :func:`.detail_kernels.route_detail` once for all three:
+    each field turns some of its arrays into Python objects.
+    """
 
-    def points(self) -> tuple[FloatArray, IntArray]:
-        """:func:`path_points` of the pieces, computed once."""
-        if self._points is None:
-            self._points = path_points(self.network, self.e, self.a, self.b)
-        return self._points
+    def __init__(self, network: Network, e: IntArray, per: FloatArray) -> None:
+        self.network, self.e, self.per = network, e, per
+        self._built: _Built | None = None
 
-    def streets(self) -> tuple[list[str], list[bool]]:
-        """Each piece's street name and whether the bike is walked there, computed once."""
-        if self._streets is None:
-            arrays = self.network.arrays
-            segment = arrays["edge_segment"][self.e]
-            names = self.network.names_array[arrays["segment_name"][segment]].tolist()
-            walk = (arrays["edge_mode"][self.e] == MODE_WALK).tolist()
-            self._streets = names, walk
-        return self._streets
+    def built(self) -> _Built:
+        """``(coordinates, names, walk, runs, locations)`` (see ``route_detail``), once."""
+        if self._built is None:
+            network = self.network
+            arrays = network.arrays
+            coordinates, name, walk, runs, locations = route_detail(
+                self.e,
+                self.per[START],
+                self.per[END],
+                arrays["edge_segment"],
+                arrays["edge_reversed"],
+                arrays["geom_offsets"],
+                arrays["geom_lonlat"],
+                arrays["segment_name"],
+                network.name_keys,
+                arrays["edge_mode"],
+                MODE_WALK,
+            )
+            names = network.names_array[name].tolist()
+            self._built = coordinates, names, walk.tolist(), runs, locations
+        return self._built
 
     def coordinates(self) -> list[list[float]]:
-        points, bounds = self.points()
-        # Pieces meet at junctions: each piece after the first drops its first point.
-        keep = np.ones(len(points), dtype=bool)
-        keep[bounds[1:-1]] = False
-        coords: list[list[float]] = np.round(points[keep], 7).tolist()
+        coords: list[list[float]] = self.built()[0].tolist()
         return coords
 
     def legs(self) -> list[Leg]:
-        names, walk = self.streets()
-        columns = (
-            self.e.tolist(),
-            self.a.tolist(),
-            self.b.tolist(),
-            names,
-            self.length.tolist(),
-            self.duration.tolist(),
-            self.conc.tolist(),
-            self.dose.tolist(),
-            walk,
-        )
-        return list(map(_new_leg, *columns))
+        """A leg per piece.
+
+        Made without ``Leg.__init__``: a frozen dataclass's ``__init__`` sets each field
+        through ``object.__setattr__``, which takes three times as long as filling a new
+        instance's dict in field order, and a route has a leg per edge. The result is
+        the same object (checked in tests/routing/test_result.py).
+        """
+        _coordinates, names, walk, _runs, _locations = self.built()
+        length, duration, dose, conc, start, end = self.per[LENGTH:].tolist()
+        legs: list[Leg] = []
+        new = object.__new__
+        for e, a, b, name, metres, seconds, c, ug, walked in zip(
+            self.e.tolist(), start, end, names, length, duration, conc, dose, walk, strict=True
+        ):
+            leg = new(Leg)
+            state = leg.__dict__
+            state["edge_id"] = e
+            state["start"] = a
+            state["end"] = b
+            state["name"] = name
+            state["length_m"] = metres
+            state["duration_s"] = seconds
+            state["concentration_ugm3"] = c
+            state["dose_ug"] = ug
+            state["walk"] = walked
+            legs.append(leg)
+        return legs
 
     def steps(self) -> list[Step]:
-        points, bounds = self.points()
-        names, walk = self.streets()
-        return make_steps(names, walk, self.length, self.duration, points, bounds)
+        """A step per row of ``runs``: a run of pieces on one street, or the arrival.
 
-
-def path_points(
-    network: Network, e: IntArray, a: FloatArray, b: FloatArray
-) -> tuple[FloatArray, IntArray]:
-    """The (lon, lat) points of pieces ``(e[i], a[i], b[i])`` in travel order.
-
-    Returns ``(points, bounds)``: piece ``i`` is ``points[bounds[i]:bounds[i + 1]]``, the
-    whole edge geometry where the piece covers the edge, else its :func:`_cut`.
-    """
-    arrays = network.arrays
-    segment = arrays["edge_segment"][e]
-    offsets = arrays["geom_offsets"]
-    lo, hi = offsets[segment], offsets[segment + 1]
-    count = hi - lo
-    whole = (a <= 0.0) & (b >= 1.0)
-    cuts = {
-        i: _cut(network.edge_geometry(int(e[i])), float(a[i]), float(b[i]))
-        for i in np.flatnonzero(~whole).tolist()
-    }
-    for i, part in cuts.items():
-        count[i] = len(part)
-    bounds = np.zeros(len(e) + 1, dtype=np.int64)
-    np.cumsum(count, out=bounds[1:])
-    # Rows of geom_lonlat for the whole pieces' points, in travel order: piece i counts
-    # up from lo[i], or down from hi[i] - 1 on a reversed edge.
-    take = np.where(whole, count, 0)
-    rev = arrays["edge_reversed"][e]
-    step = np.where(rev, -1, 1)
-    first = np.where(rev, hi - 1, lo)
-    at = np.arange(int(take.sum())) - np.repeat(np.cumsum(take) - take, take)
-    rows = np.repeat(first, take) + np.repeat(step, take) * at
-    if not cuts:
-        return arrays["geom_lonlat"][rows], bounds
-    points = np.empty((int(bounds[-1]), 2))
-    points[np.repeat(whole, count)] = arrays["geom_lonlat"][rows]
-    for i, part in cuts.items():
-        points[bounds[i] : bounds[i + 1]] = part
-    return points, bounds
+        Made like the legs (see :meth:`legs`), for the same reason.
+        """
+        _coordinates, names, walk, runs, locations = self.built()
+        rows, where = runs.tolist(), locations.tolist()
+        # The runs' lengths and durations: the sums over their pieces.
+        run_sums = np.add.reduceat(self.per[LENGTH : DURATION + 1], runs[:-1, 0], axis=1)
+        run_length, run_duration = run_sums.tolist()
+        run_length.append(0.0)  # the arrival
+        run_duration.append(0.0)
+        steps: list[Step] = []
+        new = object.__new__
+        for (k, code, after, before), location, metres, seconds in zip(
+            rows, where, run_length, run_duration, strict=True
+        ):
+            if code < 0:  # the arrival
+                kind, modifier, text, name = "arrive", "", "Arrive at your destination", ""
+            else:
+                kind, modifier, text = _MANEUVERS[code]
+                name = names[k]
+                text += name or "an unnamed way"
+                if walk[k]:
+                    text += " (walk your bike)"
+            step = new(Step)
+            state = step.__dict__
+            state["instruction"] = text
+            state["name"] = name
+            state["distance_m"] = metres
+            state["duration_s"] = seconds
+            state["maneuver"] = {
+                "type": kind,
+                "modifier": modifier,
+                "location": location,
+                "bearing_before": before,
+                "bearing_after": after,
+            }
+            steps.append(step)
+        return steps
 
 
 def _interp_columns(
@@ -373,120 +399,3 @@ def _interp_columns(
     h0, h1 = horizons_s[k - 1], horizons_s[k]
     w = np.clip((t - h0) / (h1 - h0), 0.0, 1.0)
     return (1.0 - w) * conc[k - 1, e] + w * conc[k, e]
-
-
-def _cut(points: np.ndarray, a: float, b: float) -> np.ndarray:
-    """The part of a polyline between fractions a < b of its (planar) length, (k, 2)."""
-    if a <= 0.0 and b >= 1.0:
-        return points
-    x, y = points[:, 0], points[:, 1]
-    seg = np.hypot((x[1:] - x[:-1]) * math.cos(math.radians(points[0, 1])), y[1:] - y[:-1])
-    cum = np.zeros(len(points))
-    np.cumsum(seg, out=cum[1:])
-    total = cum[-1]
-    if total == 0.0:
-        return points[[0, 0]]
-    da, db = a * total, b * total
-    inner = points[(cum > da) & (cum < db)]
-    (xa, xb), (ya, yb) = np.interp([da, db], cum, x).tolist(), np.interp([da, db], cum, y).tolist()
-    out = np.empty((len(inner) + 2, 2))
-    out[0, 0], out[0, 1], out[-1, 0], out[-1, 1] = xa, ya, xb, yb
-    out[1:-1] = inner
-    return out
-
-
-def _bearings(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Initial great-circle bearings (degrees from north) from points p to q, (n, 2) each."""
-    lon1, lat1 = np.radians(p[:, 0]), np.radians(p[:, 1])
-    lon2, lat2 = np.radians(q[:, 0]), np.radians(q[:, 1])
-    y = np.sin(lon2 - lon1) * np.cos(lat2)
-    x = np.cos(lat1) * np.sin(lat2) - np.sin(lat1) * np.cos(lat2) * np.cos(lon2 - lon1)
-    return (np.degrees(np.arctan2(y, x)) + 360.0) % 360.0
-
-
-_COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
-
-
-def _modifier(before: float, after: float) -> str:
-    turn = (after - before + 540.0) % 360.0 - 180.0  # -180..180, positive = right
-    a = abs(turn)
-    side = "right" if turn > 0 else "left"
-    if a < 20:
-        return "straight"
-    if a < 45:
-        return f"slight {side}"
-    if a < 135:
-        return side
-    if a < 170:
-        return f"sharp {side}"
-    return "uturn"
-
-
-def make_steps(
-    names: list[str],
-    walk: list[bool],
-    length: FloatArray,
-    duration: FloatArray,
-    points: FloatArray,
-    bounds: IntArray,
-) -> list[Step]:
-    """Turn-by-turn steps: one per run of pieces on the same street in the same mode.
-
-    Piece ``i`` is on street ``names[i]``, walked if ``walk[i]``, ``length[i]`` m long,
-    ``duration[i]`` s long, with points ``points[bounds[i]:bounds[i + 1]]`` (see
-    :func:`path_points`).
-    """
-    n = len(names)
-    if not n:
-        return []
-    starts = [0] + [i for i in range(1, n) if names[i] != names[i - 1] or walk[i] != walk[i - 1]]
-    runs = len(starts)
-    run_start = np.array(starts)
-    first = bounds[run_start]  # the first point of each run
-    last = bounds[np.append(run_start[1:], n)]  # one past the last point of each run
-    # Bearings leaving the first piece and entering the last piece of every run, at once:
-    # from point i to point i + 1, for i the first point of each run, then the last but
-    # one of each run.
-    at = np.concatenate([first, last - 2])
-    pairs = points[np.stack([at, at + 1], axis=1)]
-    bearing = _bearings(pairs[:, 0], pairs[:, 1]).tolist()
-    after, before = bearing[:runs], bearing[runs:]
-    run_length = np.add.reduceat(length, run_start).tolist()
-    run_duration = np.add.reduceat(duration, run_start).tolist()
-    location = points[first].tolist()
-    steps: list[Step] = []
-    prev_end_bearing = 0.0
-    for i, k in enumerate(starts):
-        start_bearing = after[i]
-        name = names[k] or "an unnamed way"
-        if i == 0:
-            kind, modifier = "depart", _COMPASS[round(start_bearing / 45.0) % 8]
-            text = f"Head {modifier} on {name}"
-        else:
-            kind, modifier = "turn", _modifier(prev_end_bearing, start_bearing)
-            if modifier == "straight":
-                text = f"Continue onto {name}"
-            elif modifier == "uturn":
-                text = f"Make a U-turn onto {name}"
-            else:
-                text = f"Turn {modifier} onto {name}"
-        if walk[k]:
-            text += " (walk your bike)"
-        maneuver = {
-            "type": kind,
-            "modifier": modifier,
-            "location": location[i],
-            "bearing_before": round(prev_end_bearing),
-            "bearing_after": round(start_bearing),
-        }
-        steps.append(Step(text, names[k], run_length[i], run_duration[i], maneuver))
-        prev_end_bearing = before[i]
-    arrive = {
-        "type": "arrive",
-        "modifier": "",
-        "location": points[-1].tolist(),
-        "bearing_before": round(prev_end_bearing),
-        "bearing_after": 0,
-    }
-    steps.append(Step("Arrive at your destination", "", 0.0, 0.0, arrive))
-    return steps

@@ -31,7 +31,7 @@ from airpath.routing.alternatives import find_alternatives, label_against
 from airpath.routing.cch_large import LARGE_NETWORK_EDGES, LargeCCHEngine
 from airpath.routing.engines import CCHEngine, Endpoint, Engine, Metric, flexible, path_from_cch
 from airpath.routing.field import PollutionField
-from airpath.routing.result import Piece, Route, RouteResult, assemble
+from airpath.routing.result import Path, Piece, Route, RouteResult, assemble
 from airpath.routing.search import detour_limited, time_dependent_route
 from airpath.routing.snap import Snap, Snapper
 
@@ -352,17 +352,16 @@ class _Query:
 
     def _junction(self, snap: Snap) -> int | None:
         """The node a snapped point lies on (within ``JUNCTION_M``), if any."""
-        e = snap.edge_fwd if snap.edge_fwd >= 0 else snap.edge_bwd
+        forward = snap.edge_fwd >= 0
+        e = snap.edge_fwd if forward else snap.edge_bwd
         arrays = self.network.arrays
         length = float(arrays["edge_length_m"][e])
-        forward = snap.edge_fwd >= 0
-        heads, tails = arrays["edge_head"], arrays["edge_tail"]
-        node_u = int(tails[e]) if forward else int(heads[e])
-        node_v = int(heads[e]) if forward else int(tails[e])
+        # The segment's first node is the tail of its forward edge (the head of its
+        # backward one), its last node the other end.
         if snap.fraction * length <= JUNCTION_M:
-            return node_u
+            return int(arrays["edge_tail" if forward else "edge_head"][e])
         if (1.0 - snap.fraction) * length <= JUNCTION_M:
-            return node_v
+            return int(arrays["edge_head" if forward else "edge_tail"][e])
         return None
 
     def solve(
@@ -371,44 +370,41 @@ class _Query:
         """The best route for ``spec``; ``detail=False`` skips legs, steps and geometry."""
         if spec.uses_field and self.offset is not None and self.conc.shape[0] > 1:
             _cost, pieces = time_dependent_route(self, spec)
-            return self.finish(spec, pieces, "time-dependent", detail=detail)
+            return self.finish(spec, Path.of(pieces), "time-dependent", detail=detail)
         if max_detour_pct is not None and spec.uses_field:
-            pieces = detour_limited(self, spec, max_detour_pct)
-            return self.finish(spec, pieces, "flexible", detail=detail)
+            path = detour_limited(self, spec, max_detour_pct)
+            return self.finish(spec, path, "flexible", detail=detail)
         w = self.router._weights(self.state, spec)
         metric = self.state.metrics.get(spec.key)
         return self.finish(spec, *self.best_path(w, metric), detail=detail)
 
-    def best_path(self, w: FloatArray, metric: Metric | None) -> tuple[list[Piece], str]:
+    def best_path(self, w: FloatArray, metric: Metric | None) -> tuple[Path, str]:
         src, tgt, direct = self.endpoints(w)
-        cost, pieces, engine = float("inf"), [], "flexible"
+        cost, path, engine = float("inf"), None, "flexible"
         if src and tgt:
             if metric is not None:
                 dist, nodes, arcs = metric.query(src, tgt)
                 if dist is not None:
-                    cost, pieces, engine = (
+                    cost, path, engine = (
                         dist / metric.scale,
                         path_from_cch(nodes, arcs, src, tgt),
                         "cch",
                     )
             else:
-                cost, pieces = flexible(self.network, w, src, tgt)
+                cost, path = flexible(self.network, w, src, tgt)
         for c, piece in direct:
             if c <= cost:
-                cost, pieces = c, [piece]
-        if not pieces:
+                cost, path = c, Path.of([piece])
+        if path is None:
             raise NoRouteError("no rideable connection between origin and destination")
-        return pieces, engine
+        return path, engine
 
     def finish(
-        self, spec: pf.ProfileSpec, pieces: list[Piece], engine: str, *, detail: bool = True
+        self, spec: pf.ProfileSpec, path: Path, engine: str, *, detail: bool = True
     ) -> Route:
-        pieces = [p for p in pieces if p[2] - p[1] > 1e-12]
-        if not pieces:
-            raise SameEndpointsError("origin and destination are the same place")
         return assemble(
             self.network,
-            pieces,
+            path,
             spec.name,
             engine,
             self.conc,

@@ -17,7 +17,7 @@ import numpy as np
 from airpath.errors import NoRouteError
 from airpath.routing import kernels
 from airpath.routing import profiles as pf
-from airpath.routing.result import Piece
+from airpath.routing.result import Path, Piece
 
 if TYPE_CHECKING:
     from airpath.routing.router import _Query
@@ -84,23 +84,24 @@ def time_dependent_route(q: _Query, spec: pf.ProfileSpec) -> tuple[float, list[P
     return float(best), pieces
 
 
-def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> list[Piece]:
+def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> Path:
     """Least-dose route (per ``spec``) at most ``max_detour_pct`` % longer than the shortest."""
     net = q.network
     length = np.asarray(net.edge_length_m, dtype=np.float64)
     base = q.router._weights(q.state, spec)
 
-    def solve(lam: float) -> tuple[float, float, list[Piece]]:
-        pieces, _engine = q.best_path(base + lam * length, None)  # numba, per-request weights
+    def solve(lam: float) -> tuple[float, float, Path]:
+        path, _engine = q.best_path(base + lam * length, None)  # numba, per-request weights
+        pieces = path.pieces()
         dist = sum((b - a) * length[e] for e, a, b in pieces)
         value = sum((b - a) * base[e] for e, a, b in pieces)
-        return float(dist), float(value), pieces
+        return float(dist), float(value), path
 
     shortest = q.solve(pf.make_spec("shortest", spec.pollutant, (spec.pollutant,)), None)
     budget = shortest.distance_m * (1.0 + max_detour_pct / 100.0) + 1e-6
-    dist, value, pieces = solve(0.0)
+    dist, value, path = solve(0.0)
     if dist <= budget:
-        return pieces
+        return path
     best = None
     lo, hi = 0.0, max(value / max(shortest.distance_m, 1.0), 1e-9)
     for _ in range(60):  # grow λ until the route fits the budget
@@ -110,7 +111,7 @@ def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> li
             break
         lo, hi = hi, hi * 4.0
     if best is None:
-        return [(leg.edge_id, leg.start, leg.end) for leg in shortest.legs]
+        return Path.of([(leg.edge_id, leg.start, leg.end) for leg in shortest.legs])
     for _ in range(LAMBDA_STEPS):
         mid = 0.5 * (lo + hi)
         d_mid, v_mid, p_mid = solve(mid)

@@ -126,15 +126,17 @@ class Snapper:
                 )
             segment = int(self._segments[int(line)])
             fwd, bwd = self.seg_edges[segment].tolist()
-            snaps.append(
-                Snap(
-                    lon=math.degrees(x / x_scale),
-                    lat=math.degrees(y / EARTH_RADIUS_M),
-                    segment=segment,
-                    fraction=frac,
-                    edge_fwd=fwd,
-                    edge_bwd=bwd,
-                    distance_m=dist,
-                )
-            )
+            # Snap(...) made as in result._Detail.legs: a frozen dataclass's __init__ sets
+            # each field through object.__setattr__, which took a fifth of the snapping
+            # of a route's ends. Filled in field order, it is the same object.
+            snap = object.__new__(Snap)
+            state = snap.__dict__
+            state["lon"] = math.degrees(x / x_scale)
+            state["lat"] = math.degrees(y / EARTH_RADIUS_M)
+            state["segment"] = segment
+            state["fraction"] = frac
+            state["edge_fwd"] = fwd
+            state["edge_bwd"] = bwd
+            state["distance_m"] = dist
+            snaps.append(snap)
         return snaps
