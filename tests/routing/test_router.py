@@ -345,3 +345,37 @@ def test_engine_choice(helsinki):
 
     assert isinstance(Router(helsinki, engine="large").engine, LargeCCHEngine)
     assert isinstance(Router(helsinki).engine, CCHEngine)  # small network: auto picks it
+
+
+WARM_UP_PROBE = """
+import sys
+from airpath import Router, load_network
+from airpath.routing import detail_kernels, kernels, snapgrid
+
+router = Router(load_network(sys.argv[1]))
+kernels_used = {
+    "snap": snapgrid._locate,
+    "detail": detail_kernels.route_detail,
+    "totals": detail_kernels.piece_table,
+    "per-request search": kernels.bidirectional,
+}
+before = sorted(k for k, f in kernels_used.items() if f.signatures)
+router.warm_up()
+after = sorted(k for k, f in kernels_used.items() if f.signatures)
+print(before, after)
+"""
+
+
+def test_warm_up_readies_every_kernel_a_request_uses(helsinki_dir):
+    # A fresh interpreter: in this one, earlier tests have already compiled the kernels.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", WARM_UP_PROBE, str(helsinki_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout.strip()
+    assert out == "[] ['detail', 'per-request search', 'snap', 'totals']"

@@ -115,6 +115,7 @@ def build_context(settings: ApiSettings, *, now: Callable[[], dt.datetime] = utc
     network = load_network(settings.network_dir)
     key = network_key(network)
     router = Router(network, max_snap_m=settings.max_snap_m)
+    router.warm_up()  # compiled kernels ready before the first request, not during it
     store = subscriber = None
     if settings.field_store is not None:
         store = open_store(settings.field_store, key)

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from airpath.errors import FieldError, NoRouteError, ProfileError, SameEndpointsError
+from airpath.errors import (
+    AirpathError,
+    FieldError,
+    NoRouteError,
+    ProfileError,
+    SameEndpointsError,
+)
 from airpath.network.store import Network
 from airpath.routing import profiles as pf
 from airpath.routing.alternatives import find_alternatives, label_against
@@ -192,6 +198,23 @@ class Router:
         if w is None:
             w = pf.weights(self.network, spec, state.field.now(spec.pollutant))
         return w
+
+    def warm_up(self) -> None:
+        """Route once on each kind of engine so that a service's first request does not
+        pay for the compiled kernels: numba compiles them on first use (seconds on a fresh
+        install) or loads them from its cache (tens of milliseconds). A preset route with
+        its detail built, then a detour-limited one (the per-request search), between the
+        first and the middle node; where those two cannot be routed (same place, no
+        connection) the first request pays instead."""
+        net = self.network
+        a, b = 0, net.n_nodes // 2
+        origin = (float(net.node_lat[a]), float(net.node_lon[a]))
+        destination = (float(net.node_lat[b]), float(net.node_lon[b]))
+        with contextlib.suppress(AirpathError):
+            for detour in (None, 10.0):
+                result = self.route(origin, destination, max_detour_pct=detour)
+                for r in result.routes:
+                    _ = r.legs, r.steps, r.coordinates
 
     # -- queries --------------------------------------------------------------------------
     def route(
