@@ -1,5 +1,6 @@
 """The NumPy route assembly that airpath.routing.result used before its compiled kernels,
-kept as the oracle the kernels must match.
+kept as the oracle the kernels must match (the time interpolation of concentrations,
+which the kernels did not replace, is the module's own ``_interp_columns``).
 
 Per leg: one geometry array and one cut each (``ref_cut``), steps from ``Leg`` objects
 with NumPy bearings; per route: the per-piece products and one pairwise sum per quantity
@@ -15,7 +16,7 @@ import numpy as np
 
 from airpath.network.segments import MODE_WALK
 from airpath.network.store import Network
-from airpath.routing.result import Leg, Piece, Step
+from airpath.routing.result import Leg, Piece, Step, _interp_columns
 
 COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
 PER_PIECE = (
@@ -131,18 +132,6 @@ def ref_steps(legs: list[Leg], geoms: list[np.ndarray]) -> list[Step]:
     return steps
 
 
-def ref_interp_columns(
-    conc: np.ndarray, horizons_s: np.ndarray, e: np.ndarray, t: np.ndarray
-) -> np.ndarray:
-    """``np.interp(t[i], horizons_s, conc[:, e[i]])`` for every i at once."""
-    k = np.clip(np.searchsorted(horizons_s, t), 1, len(horizons_s) - 1)
-    if len(horizons_s) == 1:
-        return conc[0, e]
-    h0, h1 = horizons_s[k - 1], horizons_s[k]
-    w = np.clip((t - h0) / (h1 - h0), 0.0, 1.0)
-    return (1.0 - w) * conc[k - 1, e] + w * conc[k, e]
-
-
 def ref_legs_and_totals(
     network: Network,
     pieces: list[Piece],
@@ -165,7 +154,7 @@ def ref_legs_and_totals(
         conc_leg = conc[0][e]
     else:
         t_mid = offset_s + np.cumsum(per[1]) - 0.5 * per[1]
-        conc_leg = ref_interp_columns(conc, horizons_s, e, t_mid)
+        conc_leg = _interp_columns(conc, horizons_s, e, t_mid)
     np.multiply(conc_leg, per[2], out=per[-1])
     names = network.names_array[arrays["segment_name"][arrays["edge_segment"][e]]].tolist()
     walk = (arrays["edge_mode"][e] == MODE_WALK).tolist()
