@@ -174,7 +174,8 @@ def test_adopt_keeps_learned_state() -> None:
     for key, theta in before["calibration"].items():
         np.testing.assert_array_equal(model.calibrator.models[key].theta, theta)
     new_plan = model.plan(t, (0.0, 60.0))
-    assert new_plan.length_scale_m == 640.0 != old_plan.length_scale_m
+    assert new_plan.pollutants["no2"].length_scale_m == 640.0
+    assert old_plan.pollutants["no2"].length_scale_m != 640.0
     # The adopted model still checkpoints (pickle) and learns.
     restored = pickle.loads(pickle.dumps(model))
     assert restored.kriging.params == params

@@ -256,7 +256,7 @@ class NetworkCalibration:
         ``v_d = 1 / (1/v_z - 1/σ_z²)``, ``m_d = v_d m_z / v_z``. None of it is used where
         the readings are no better than the prior (``v_d > σ_z²``)."""
         level, level_var, m_z, v_z = self.anchor.log_ratio_parts(pollutant, t_s, edges)
-        prior_var = self.anchor.params.residual_sd**2
+        prior_var = self.anchor.covariance[pollutant].residual_sd ** 2
         # v_d <= σ_z²  ⇔  v_z <= σ_z² / 2
         informative = v_z <= 0.5 * prior_var
         v_d = np.where(

@@ -40,18 +40,19 @@ class PollutantPlan:
     decay: FloatArray
     freshness_s: float | None
     n_observed_edges: int
+    residual_sd: float
+    length_scale_m: float
 
 
 @dataclass(frozen=True)
 class FieldPlan:
-    """Posterior ingredients per pollutant plus the model's fixed parameters."""
+    """Posterior ingredients per pollutant (with each one's residual covariance) plus
+    the model's fixed parameters."""
 
     valid_at: dt.datetime
     horizons_min: tuple[float, ...]
     model_version: str
     prior_log_var: float
-    residual_sd: float
-    length_scale_m: float
     n_neighbours: int
     pollutants: Mapping[str, PollutantPlan]
 
@@ -83,13 +84,13 @@ class FieldPlan:
                 pp.obs_value,
                 pp.obs_noise_var,
                 sites_xy[site_ids],
-                variance=self.residual_sd**2,
-                length_scale_m=self.length_scale_m,
+                variance=pp.residual_sd**2,
+                length_scale_m=pp.length_scale_m,
                 n_neighbours=self.n_neighbours,
             )
             residual, residual_var = z[inverse], v[inverse]
             means, stds = [], []
-            sd2 = self.residual_sd**2
+            sd2 = pp.residual_sd**2
             for k in range(n_h):
                 decay = float(pp.decay[k])
                 resid_var = sd2 - decay**2 * (sd2 - residual_var)

@@ -10,15 +10,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
+from scipy.spatial import cKDTree
 
 from airpath.air.frames import require_columns
-from airpath.air.kriging import matern32
 from airpath.air.observations import FloatArray
 from airpath.errors import InputError
 
 LENGTH_BOUNDS_M = (100.0, 10_000.0)
 MIN_PAIRS_PER_BIN = 30
 PAIR_SUM_COLUMNS = ("n_pairs", "sum_distance_m", "sum_semivariance", "sum_inv_n")
+SQRT3 = math.sqrt(3.0)
+
+
+def matern32(distance_m: FloatArray, variance: float, length_scale_m: float) -> FloatArray:
+    """Matérn-3/2 covariance ``σ² (1 + √3 d/ℓ) exp(-√3 d/ℓ)`` (Rasmussen & Williams eq. 4.17)."""
+    s = SQRT3 * distance_m / length_scale_m
+    return variance * (1.0 + s) * np.exp(-s)
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,3 +146,70 @@ def fit_matern32(
     fit = Matern32Fit(c0, s2, ell, math.nan)
     rmse = math.sqrt(float((n * (g - fit.semivariance(d)) ** 2).sum() / n.sum()))
     return dataclasses.replace(fit, rmse=rmse)
+
+
+@dataclass
+class OnlineVariogram:
+    """A variogram of an estimator's own street residuals, kept up to date as it learns.
+
+    :meth:`add` takes one snapshot of smoothed edge residuals (log units) and their noise
+    variances as the estimator states them; pairs of distinct edges closer than
+    ``max_lag_m`` enter the binned sums of Matheron's estimator (as in :func:`pair_sums`),
+    and the mean stated noise variance its own sum. Sums already held are first scaled by
+    ``0.5 ** (Δt / half_life_s)``, so the fit follows the last hours' air and sensors.
+    :meth:`fit` gives the Matérn-3/2 fit of :func:`fit_matern32` and the ratio of its
+    nugget to the mean stated noise variance (how far the noise model is off), or None
+    while there are under three bins of ``min_pairs`` or the length scale sits on a bound
+    (not identified by the lags observed; as :mod:`airpath.air.training` does).
+    """
+
+    max_lag_m: float
+    n_bins: int = 15
+    half_life_s: float = 6.0 * 3600.0
+    min_pairs: int = MIN_PAIRS_PER_BIN
+    sums: FloatArray = dataclasses.field(default_factory=lambda: np.zeros((3, 0)))
+    noise_sum: float = 0.0
+    noise_weight: float = 0.0
+    time_s: float = -math.inf
+
+    def add(self, t_s: float, xy_m: FloatArray, values: FloatArray, noise_var: FloatArray) -> None:
+        if self.sums.shape[1] != self.n_bins:
+            self.sums = np.zeros((3, self.n_bins))
+        if math.isfinite(self.time_s):
+            keep = 0.5 ** (max(t_s - self.time_s, 0.0) / self.half_life_s)
+            self.sums *= keep
+            self.noise_sum *= keep
+            self.noise_weight *= keep
+        self.time_s = max(self.time_s, t_s)
+        if len(values) < 2:
+            return
+        pairs = cKDTree(xy_m).query_pairs(self.max_lag_m, output_type="ndarray")
+        i, j = pairs[:, 0], pairs[:, 1]
+        d = np.hypot(xy_m[i, 0] - xy_m[j, 0], xy_m[i, 1] - xy_m[j, 1])
+        b = np.minimum((d * (self.n_bins / self.max_lag_m)).astype(np.int64), self.n_bins - 1)
+        for k, w in enumerate((np.ones_like(d), d, 0.5 * (values[i] - values[j]) ** 2)):
+            self.sums[k] += np.bincount(b, weights=w, minlength=self.n_bins)
+        self.noise_sum += float(np.mean(noise_var))
+        self.noise_weight += 1.0
+
+    def bins(self) -> VariogramBins:
+        n = self.sums[0] if self.sums.shape[1] else np.zeros(0)
+        keep = n >= max(self.min_pairs, 1)
+        total = float(n.sum())
+        return VariogramBins(
+            self.sums[1][keep] / n[keep],
+            self.sums[2][keep] / n[keep],
+            n[keep],
+            round(total),
+            math.nan,
+        )
+
+    def fit(self) -> tuple[Matern32Fit, float] | None:
+        bins = self.bins()
+        if len(bins.n_pairs) < 3 or not bins.semivariance.max() > 0 or self.noise_weight <= 0:
+            return None
+        fit = fit_matern32(bins)
+        lo, hi = LENGTH_BOUNDS_M
+        if not lo * 1.01 < fit.length_scale_m < hi / 1.01:
+            return None
+        return fit, fit.nugget_var / max(self.noise_sum / self.noise_weight, 1e-12)
