@@ -217,8 +217,9 @@ def main() -> int:
         print(f"bench_air: needs the shared data at {DATA}", file=sys.stderr)
         return 1
     try:
+        network = _network()
         report = evaluate(
-            _network(),
+            network,
             OUT / "air",
             EvaluationConfig.create(hours=args.hours, seed=args.seed, n_trips=args.trips),
             stations_file=DATA / "bcn" / "stations_realtime_2024-04-21T19.json",
@@ -229,7 +230,7 @@ def main() -> int:
         for seed in (int(s) for s in args.more_seeds.split(",") if s.strip()):
             print(f"  … seed {seed}", file=sys.stderr, flush=True)
             other = evaluate(
-                _network(),
+                network,
                 OUT / "air" / f"seed-{seed}",
                 EvaluationConfig.create(hours=args.hours, seed=seed, n_trips=args.trips),
                 stations_file=DATA / "bcn" / "stations_realtime_2024-04-21T19.json",

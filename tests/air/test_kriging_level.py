@@ -65,8 +65,12 @@ def test_low_cost_readings_carry_a_bias_that_does_not_average_out() -> None:
     model.learn(_batch([2] * 4, T0, [20.0] * 4, "low_cost"))
     many.learn(_batch([2] * 400, T0, [20.0] * 400, "low_cost"))
     # More readings of one low-cost sensor shrink the noise, never below the bias.
-    s1 = model._noise_var(model.smoother.snapshot("no2", T0.timestamp(), 3600.0), T0.timestamp())
-    s400 = many._noise_var(many.smoother.snapshot("no2", T0.timestamp(), 3600.0), T0.timestamp())
+    s1 = model._noise_var(
+        model.smoother.snapshot("no2", T0.timestamp(), 3600.0), T0.timestamp(), "no2"
+    )
+    s400 = many._noise_var(
+        many.smoother.snapshot("no2", T0.timestamp(), 3600.0), T0.timestamp(), "no2"
+    )
     assert s1[0] > s400[0] >= 0.1**2
 
 

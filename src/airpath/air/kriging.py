@@ -430,19 +430,14 @@ class ResidualKriging:
         )
 
     def _noise_var(
-        self, snap: Snapshot, t_s: float, pollutant: str | None = None, *, scaled: bool = True
+        self, snap: Snapshot, t_s: float, pollutant: str, *, scaled: bool = True
     ) -> FloatArray:
         """Error variance of each smoothed edge residual as a measurement of the residual
         at ``t_s``: noise that averages out over the readings, the bias that does not,
         and how far the residual may have moved since they were read; times the
-        pollutant's fitted ``noise_scale`` when ``scaled`` (``pollutant`` None: the
-        parameters' covariance, unscaled)."""
+        pollutant's fitted ``noise_scale`` when ``scaled``."""
         prm = self.params
-        cov = (
-            self.covariance[pollutant]
-            if pollutant is not None
-            else Covariance(prm.residual_sd, prm.length_scale_m)
-        )
+        cov = self.covariance[pollutant]
         assert snap.n_effective is not None
         assert snap.mean_time_s is not None
         assert snap.bias_sd is not None  # a non-empty EdgeSmoother snapshot has them all

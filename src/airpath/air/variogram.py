@@ -13,7 +13,7 @@ from scipy.optimize import least_squares
 from scipy.spatial import cKDTree
 
 from airpath.air.frames import require_columns
-from airpath.air.observations import FloatArray
+from airpath.air.observations import FloatArray, IntArray
 from airpath.errors import InputError
 
 LENGTH_BOUNDS_M = (100.0, 10_000.0)
@@ -59,21 +59,15 @@ def pair_sums(
     """Per (pollutant, distance bin): the sums of :data:`PAIR_SUM_COLUMNS` over pairs of
     distinct edges of one (pollutant, hour). ``cells``: pollutant, hour_s, edge_id, n, mean."""
     require_columns(cells, ("pollutant", "hour_s", "edge_id", "n", "mean"), "cells")
-    width = max_lag_m / n_bins
     acc: dict[str, FloatArray] = {}
     for (p, _), g in cells.groupby(["pollutant", "hour_s"], sort=False):
         if len(g) < 2:
             continue
         i, j = np.triu_indices(len(g), 1)
         xy = xy_m[g["edge_id"].to_numpy(np.int64)]
-        d = np.sqrt((xy[i, 0] - xy[j, 0]) ** 2 + (xy[i, 1] - xy[j, 1]) ** 2)
-        keep = d < max_lag_m
-        i, j, d = i[keep], j[keep], d[keep]
         m, n = g["mean"].to_numpy(np.float64), g["n"].to_numpy(np.float64)
-        b = np.minimum(np.floor(d / width).astype(np.int64), n_bins - 1)
         rows = acc.setdefault(str(p), np.zeros((4, n_bins)))
-        for k, w in enumerate((np.ones_like(d), d, 0.5 * (m[i] - m[j]) ** 2)):
-            rows[k] += np.bincount(b, weights=w, minlength=n_bins)
+        i, j, b = _add_pair_sums(rows, xy, m, i, j, max_lag_m)
         rows[3] += np.bincount(b, weights=0.5 * (1.0 / n[i] + 1.0 / n[j]), minlength=n_bins)
     frames = [
         pd.DataFrame(
@@ -84,6 +78,22 @@ def pair_sums(
     empty = pd.DataFrame(columns=["pollutant", "bin", *PAIR_SUM_COLUMNS])
     out = pd.concat(frames, ignore_index=True) if frames else empty
     return out[out["n_pairs"] > 0].reset_index(drop=True)
+
+
+def _add_pair_sums(
+    rows: FloatArray, xy: FloatArray, m: FloatArray, i: IntArray, j: IntArray, max_lag_m: float
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Add the pairs ``(i, j)`` closer than ``max_lag_m`` to ``rows[:3]``: per distance bin
+    (``rows.shape[1]`` of them) the count, ``Σd`` and ``Σ½(m_i - m_j)²``. Returns the
+    pairs kept and their bins."""
+    n_bins = rows.shape[1]
+    d = np.sqrt((xy[i, 0] - xy[j, 0]) ** 2 + (xy[i, 1] - xy[j, 1]) ** 2)
+    keep = d < max_lag_m
+    i, j, d = i[keep], j[keep], d[keep]
+    b = np.minimum(np.floor(d / (max_lag_m / n_bins)).astype(np.int64), n_bins - 1)
+    for k, w in enumerate((np.ones_like(d), d, 0.5 * (m[i] - m[j]) ** 2)):
+        rows[k] += np.bincount(b, weights=w, minlength=n_bins)
+    return i, j, b
 
 
 def variogram_from_sums(
@@ -154,7 +164,7 @@ class OnlineVariogram:
 
     :meth:`add` takes one snapshot of smoothed edge residuals (log units) and their noise
     variances as the estimator states them; pairs of distinct edges closer than
-    ``max_lag_m`` enter the binned sums of Matheron's estimator (as in :func:`pair_sums`),
+    ``max_lag_m`` enter the binned sums of Matheron's estimator (those of :func:`pair_sums`),
     and the mean stated noise variance its own sum. Sums already held are first scaled by
     ``0.5 ** (Δt / half_life_s)``, so the fit follows the last hours' air and sensors.
     :meth:`fit` gives the Matérn-3/2 fit of :func:`fit_matern32` and the ratio of its
@@ -184,11 +194,7 @@ class OnlineVariogram:
         if len(values) < 2:
             return
         pairs = cKDTree(xy_m).query_pairs(self.max_lag_m, output_type="ndarray")
-        i, j = pairs[:, 0], pairs[:, 1]
-        d = np.hypot(xy_m[i, 0] - xy_m[j, 0], xy_m[i, 1] - xy_m[j, 1])
-        b = np.minimum((d * (self.n_bins / self.max_lag_m)).astype(np.int64), self.n_bins - 1)
-        for k, w in enumerate((np.ones_like(d), d, 0.5 * (values[i] - values[j]) ** 2)):
-            self.sums[k] += np.bincount(b, weights=w, minlength=self.n_bins)
+        _add_pair_sums(self.sums, xy_m, values, pairs[:, 0], pairs[:, 1], self.max_lag_m)
         self.noise_sum += float(np.mean(noise_var))
         self.noise_weight += 1.0
 
