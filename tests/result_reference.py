@@ -16,7 +16,8 @@ import numpy as np
 
 from airpath.network.segments import MODE_WALK
 from airpath.network.store import Network
-from airpath.routing.result import Leg, Piece, Step, _interp_columns
+from airpath.routing.legs import Leg
+from airpath.routing.result import Piece, Step, _interp_columns
 
 COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
 PER_PIECE = (

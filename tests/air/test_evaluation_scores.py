@@ -16,7 +16,8 @@ from airpath.air.evaluation_exposure import (
 )
 from airpath.air.evaluation_scores import IncidentRecord, ScoreTable
 from airpath.routing.field import PollutionField
-from airpath.routing.result import Leg, Route
+from airpath.routing.legs import Leg, Legs
+from airpath.routing.result import Route
 from airpath.sensors.incidents import Incident
 
 T0 = dt.datetime(2026, 5, 1, 8, tzinfo=dt.UTC)
@@ -65,7 +66,7 @@ def _leg(edge, start, end):
 
 def test_dose_under_truth_by_hand():
     route = Route("x", "x", "flexible", [], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                  [_leg(0, 0.0, 1.0), _leg(2, 0.25, 0.75)], [])  # fmt: skip
+                  Legs.of([_leg(0, 0.0, 1.0), _leg(2, 0.25, 0.75)]), [])  # fmt: skip
     inhaled = np.array([2.0, 100.0, 4.0])
     truth = np.array([10.0, 1000.0, 20.0])
     assert dose_under_ug(route, inhaled, truth) == pytest.approx(1 * 2 * 10 + 0.5 * 4 * 20)

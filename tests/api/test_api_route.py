@@ -59,6 +59,29 @@ def test_every_profile_answers_geojson_routes(client: TestClient, profile: str) 
     assert body.field.source == "prior"
 
 
+def test_annotations_break_each_route_down_by_edge(client: TestClient) -> None:
+    plain = _get(client, profile="least_exposure", alternatives=1)
+    r = _get(client, profile="least_exposure", alternatives=1, annotations="true")
+    assert r.status_code == 200, r.text
+    assert "annotation" not in plain.json()["features"][0]["properties"]["legs"][0]
+    body = RouteCollection.model_validate(r.json())
+    for feature in body.features:
+        props = feature.properties
+        ann = props.legs[0].annotation
+        assert ann is not None
+        n = len(ann.edge_id)
+        assert n >= 2
+        assert len(ann.distance) == len(ann.duration) == len(ann.dose_ug) == n
+        assert len(ann.concentration_ugm3) == len(ann.walk) == n
+        assert sum(ann.distance) == pytest.approx(props.distance, abs=0.05 * n + 0.1)
+        assert sum(ann.dose_ug) == pytest.approx(props.dose_ug, abs=5e-5 * n + 1e-3)
+        assert all(c > 0 for c in ann.concentration_ugm3)
+    # The same routes as without annotations.
+    assert [f["geometry"] for f in r.json()["features"]] == [
+        f["geometry"] for f in plain.json()["features"]
+    ]
+
+
 def test_post_answers_like_get(client: TestClient) -> None:
     body = {
         "from": {"lat": ORIGIN[0], "lon": ORIGIN[1]},

@@ -73,8 +73,9 @@ def random_trips(
 
 def dose_under_ug(route: Route, inhaled_m3: FloatArray, concentration_ugm3: FloatArray) -> float:
     """The dose of ``route`` if the air were ``concentration_ugm3`` (per edge)."""
-    edge: IntArray = np.fromiter((leg.edge_id for leg in route.legs), dtype=np.int64)
-    frac = np.fromiter((leg.end - leg.start for leg in route.legs), dtype=np.float64)
+    legs = route.legs
+    edge: IntArray = np.array(legs.edge_id, dtype=np.int64)
+    frac = np.subtract(legs.end, legs.start, dtype=np.float64)
     return float((frac * inhaled_m3[edge] * concentration_ugm3[edge]).sum())
 
 

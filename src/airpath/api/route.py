@@ -86,20 +86,23 @@ def _answer(ctx: ApiContext, options: RouteOptions, origin: Point, destination: 
     )
     ctx.metrics.routes.labels(options.profile).inc()
     field = ctx.field_info(result.field_version, result.field_valid_at)
-    return JSONResponse(route_collection(result, field))
+    return JSONResponse(route_collection(result, field, annotations=options.annotations))
 
 
-def route_collection(result: RouteResult, field: dict[str, Any]) -> dict[str, Any]:
+def route_collection(
+    result: RouteResult, field: dict[str, Any], *, annotations: bool = False
+) -> dict[str, Any]:
     """The :class:`RouteCollection` dict of ``result``."""
     best = result.best
     snap_m = result.meta.get("snap_distance_m", [0.0, 0.0])
+    names = best.legs.name
     ends = (
-        (result.origin, best.legs[0].name if best.legs else "", snap_m[0]),
-        (result.destination, best.legs[-1].name if best.legs else "", snap_m[1]),
+        (result.origin, names[0] if names else "", snap_m[0]),
+        (result.destination, names[-1] if names else "", snap_m[1]),
     )
     return {
         "type": "FeatureCollection",
-        "features": [route_feature(r) for r in result.routes],
+        "features": [route_feature(r, annotations=annotations) for r in result.routes],
         "waypoints": [
             {"name": name, "location": [lon, lat], "distance": float(d)}
             for (lat, lon), name, d in ends
@@ -110,7 +113,7 @@ def route_collection(result: RouteResult, field: dict[str, Any]) -> dict[str, An
     }
 
 
-def route_feature(r: Route) -> dict[str, Any]:
+def route_feature(r: Route, *, annotations: bool = False) -> dict[str, Any]:
     """One route as a :class:`RouteFeature` dict (rounded to what a rider can notice)."""
     steps = [
         {
@@ -146,9 +149,23 @@ def route_feature(r: Route) -> dict[str, Any]:
                     "dose_ug": round(r.dose_ug, 3),
                     "summary": _summary(r),
                     "steps": steps,
+                    **({"annotation": _annotation(r)} if annotations else {}),
                 }
             ],
         },
+    }
+
+
+def _annotation(r: Route) -> dict[str, list[Any]]:
+    """The :class:`Annotation` dict of ``r``'s legs, rounded like the route's totals."""
+    legs = r.legs
+    return {
+        "edge_id": legs.edge_id,
+        "distance": [round(x, 1) for x in legs.length_m],
+        "duration": [round(x, 1) for x in legs.duration_s],
+        "concentration_ugm3": [round(x, 3) for x in legs.concentration_ugm3],
+        "dose_ug": [round(x, 4) for x in legs.dose_ug],
+        "walk": legs.walk,
     }
 
 

@@ -91,6 +91,12 @@ class RouteOptions(BaseModel):
         allow_inf_nan=False,
         description="balanced: weight of time against dose, 0..1 (default 0.5)",
     )
+    annotations: bool = Field(
+        False,
+        description="Add each leg's per-edge breakdown (OSRM's annotation): for every "
+        "street piece ridden, its length, duration, concentration and dose, e.g. to colour "
+        "the line by the air on it",
+    )
 
 
 class RouteQuery(RouteOptions):
@@ -127,6 +133,18 @@ class RouteStep(BaseModel):
     maneuver: Maneuver
 
 
+class Annotation(BaseModel):
+    """Per-edge breakdown of a leg, one entry per street piece ridden in order (columns,
+    like OSRM's annotation); the coordinates of piece i end where piece i + 1 starts."""
+
+    edge_id: list[int] = Field(description="Directed edge of the network")
+    distance: list[float] = Field(description="Metres ridden on the edge")
+    duration: list[float] = Field(description="Seconds")
+    concentration_ugm3: list[float] = Field(description="Concentration the rider is in")
+    dose_ug: list[float] = Field(description="Inhaled dose on the piece, µg")
+    walk: list[bool] = Field(description="Whether the bike is walked there")
+
+
 class RouteLeg(BaseModel):
     """The way from one waypoint to the next (a route has one leg: two waypoints)."""
 
@@ -135,6 +153,9 @@ class RouteLeg(BaseModel):
     dose_ug: float = Field(description="Inhaled dose, µg")
     summary: str = Field(description="Names of the longest streets of the leg")
     steps: list[RouteStep]
+    annotation: Annotation | None = Field(
+        None, description="Only with annotations=true: the per-edge breakdown"
+    )
 
 
 class VsShortest(BaseModel):

@@ -197,7 +197,9 @@ def history_server(plan: Plan) -> list[dict[str, Any]]:
     if not hs.enabled:
         return []
     name = "airpath-history"
-    log_dir = plan.stream.spark_conf.get("spark.eventLog.dir", "file:///var/lib/airpath/spark-events")
+    log_dir = plan.stream.spark_conf.get(
+        "spark.eventLog.dir", "file:///var/lib/airpath/spark-events"
+    )
     volumes, mounts = work_volumes(config, read_only=True)
     tmp, tmp_mount = tmp_volume()
     cpu_m, mem_mib = HISTORY_REQUEST

@@ -30,10 +30,9 @@ PENALTY_ROUNDS = 6
 def shared_fraction(a: Route, b: Route, segment: np.ndarray) -> float:
     """Length of street segments used by both routes over the shorter route's length."""
     seg_len: dict[int, float] = {}
-    for leg in a.legs:
-        s = int(segment[leg.edge_id])
-        seg_len[s] = seg_len.get(s, 0.0) + leg.length_m
-    in_b = {int(segment[leg.edge_id]) for leg in b.legs}
+    for s, length in zip(segment[a.legs.edge_id].tolist(), a.legs.length_m, strict=True):
+        seg_len[s] = seg_len.get(s, 0.0) + length
+    in_b = set(segment[b.legs.edge_id].tolist())
     shared = sum(length for s, length in seg_len.items() if s in in_b)
     return shared / max(min(a.distance_m, b.distance_m), 1e-9)
 

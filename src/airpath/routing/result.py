@@ -36,6 +36,7 @@ from airpath.routing.detail_kernels import (
     piece_table,
     route_detail,
 )
+from airpath.routing.legs import Legs
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -49,21 +50,6 @@ _MANEUVERS = (
     *(("depart", c, f"Head {c} on ") for c in _COMPASS),
     *(("turn", m, _TURN_TEXT.get(m, f"Turn {m} onto ")) for m in TURN_KINDS),
 )
-
-
-@dataclass(frozen=True)
-class Leg:
-    """The part of edge ``edge_id`` travelled, from ``start`` to ``end`` (fractions)."""
-
-    edge_id: int
-    start: float
-    end: float
-    name: str
-    length_m: float
-    duration_s: float
-    concentration_ugm3: float
-    dose_ug: float
-    walk: bool
 
 
 @dataclass(frozen=True)
@@ -95,7 +81,7 @@ class Route:
     mean_concentration_ugm3: float
     climb_m: float
     descent_m: float
-    legs: list[Leg]
+    legs: Legs  # the per-edge breakdown, columnar (see airpath.routing.legs)
     steps: list[Step]
     dose_change_pct: float = 0.0
     distance_change_pct: float = 0.0
@@ -103,7 +89,7 @@ class Route:
 
     @property
     def edge_ids(self) -> list[int]:
-        return [leg.edge_id for leg in self.legs]
+        return list(self.legs.edge_id)
 
     def _defer(self, detail: _Detail) -> None:
         """Drop the deferred fields; ``detail`` builds them when first read."""
@@ -138,6 +124,7 @@ class Route:
     def to_feature(self) -> dict[str, Any]:
         """A GeoJSON Feature: LineString geometry, the statistics as properties."""
         props = {k: v for k, v in asdict(self).items() if k not in ("coordinates", "edge_path")}
+        props["legs"] = [asdict(leg) for leg in self.legs]
         return {
             "type": "Feature",
             "geometry": {"type": "LineString", "coordinates": self.coordinates},
@@ -268,7 +255,7 @@ def assemble(
         mean_concentration_ugm3=total_dose / volume if volume > 0 else 0.0,
         climb_m=climb,
         descent_m=descent,
-        legs=[],
+        legs=Legs([], [], [], [], [], [], [], [], []),
         steps=[],
         edge_path=e.tolist(),
     )
@@ -318,39 +305,17 @@ class _Detail:
         coords: list[list[float]] = self.built()[0].tolist()
         return coords
 
-    def legs(self) -> list[Leg]:
-        """A leg per piece.
-
-        Made without ``Leg.__init__``: a frozen dataclass's ``__init__`` sets each field
-        through ``object.__setattr__``, which takes three times as long as filling a new
-        instance's dict in field order, and a route has a leg per edge. The result is
-        the same object (checked in tests/routing/test_result.py).
-        """
+    def legs(self) -> Legs:
+        """The columns of the pieces' breakdown (see :class:`.Legs`)."""
         _coordinates, names, walk, _runs, _locations = self.built()
         length, duration, dose, conc, start, end = self.per[LENGTH:].tolist()
-        legs: list[Leg] = []
-        new = object.__new__
-        for e, a, b, name, metres, seconds, c, ug, walked in zip(
-            self.e.tolist(), start, end, names, length, duration, conc, dose, walk, strict=True
-        ):
-            leg = new(Leg)
-            state = leg.__dict__
-            state["edge_id"] = e
-            state["start"] = a
-            state["end"] = b
-            state["name"] = name
-            state["length_m"] = metres
-            state["duration_s"] = seconds
-            state["concentration_ugm3"] = c
-            state["dose_ug"] = ug
-            state["walk"] = walked
-            legs.append(leg)
-        return legs
+        return Legs(self.e.tolist(), start, end, names, length, duration, conc, dose, walk)
 
     def steps(self) -> list[Step]:
         """A step per row of ``runs``: a run of pieces on one street, or the arrival.
 
-        Made like the legs (see :meth:`legs`), for the same reason.
+        Made without ``Step.__init__``, like :class:`.Leg` records (see ``legs._leg``):
+        a frozen dataclass's ``__init__`` is three times slower than filling the dict.
         """
         _coordinates, names, walk, runs, locations = self.built()
         rows, where = runs.tolist(), locations.tolist()

@@ -111,7 +111,10 @@ def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> Pa
             break
         lo, hi = hi, hi * 4.0
     if best is None:
-        return Path.of([(leg.edge_id, leg.start, leg.end) for leg in shortest.legs])
+        legs = shortest.legs
+        return Path(
+            np.array(legs.edge_id, dtype=np.int64), np.array(legs.start), np.array(legs.end)
+        )
     for _ in range(LAMBDA_STEPS):
         mid = 0.5 * (lo + hi)
         d_mid, v_mid, p_mid = solve(mid)
