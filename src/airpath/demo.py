@@ -48,7 +48,7 @@ MIN_TRIP_M = 1200.0
 INCIDENT_AFTER_MIN = 4.0  # simulated minutes from the start to the incident
 INCIDENT_MIN = 45.0
 READY_TIMEOUT_S = 300.0
-STOP_GRACE_S = 15.0
+STOP_GRACE_S = 30.0  # the streaming job drains its micro-batch (up to 20 s) first
 BCN_STATIONS = "stations_realtime_2024-04-21T19.json"
 SIM_DURATION_S = 24 * 3600.0
 SIM_SEED = 0
@@ -82,21 +82,31 @@ class Service:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        """SIGTERM to the whole group, then SIGKILL after the grace period."""
+        """SIGTERM to the process, SIGKILL to its group after the grace period, then
+        whatever of the group is left (SIGTERM, then SIGKILL).
+
+        The process alone gets the first signal: the streaming job then stops its query
+        and Spark while their JVM still answers. Sent to the group, the signal also
+        reached the JVM, which shut down under the job's feet and left a py4j traceback
+        at the end of every demo's stream log."""
         if self.proc is not None:
-            for sig, wait_s in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 5.0)):
+            steps = ((os.kill, signal.SIGTERM, STOP_GRACE_S), (os.killpg, signal.SIGKILL, 5.0))
+            for kill, sig, wait_s in steps:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, sig)
+                    kill(self.proc.pid, sig)
                 try:
                     self.proc.wait(timeout=wait_s)
                     break
                 except subprocess.TimeoutExpired:
                     continue
             deadline = time.monotonic() + 10.0
+            sig = signal.SIGTERM  # stragglers (a JVM whose parent is gone)
             while live_members(self.proc.pid) and time.monotonic() < deadline:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers (Spark's JVM)
+                    os.killpg(self.proc.pid, sig)
                 time.sleep(0.1)
+                if time.monotonic() > deadline - 8.0:
+                    sig = signal.SIGKILL
         if self._log is not None:
             self._log.close()
             self._log = None

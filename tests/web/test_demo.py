@@ -78,3 +78,9 @@ def test_demo_serves_live_routes_and_stops_cleanly(
     groups = json.loads(next(tmp_path.glob("demo/*/process-groups.json")).read_text())
     assert set(groups) == {"simulator", "streaming job", "API and web map"}
     assert not {name: live_members(pgid) for name, pgid in groups.items() if live_members(pgid)}
+    # Each service stopped on its own terms: no traceback (a JVM gone before the job that
+    # drives it leaves py4j's) and no internal error at the end of any log.
+    for service_log in next(tmp_path.glob("demo/*/process-groups.json")).parent.glob("*.log"):
+        text = service_log.read_text(errors="replace")
+        assert "Traceback" not in text, f"{service_log.name}: {text[-3000:]}"
+        assert "internal error" not in text, f"{service_log.name}: {text[-3000:]}"

@@ -25,6 +25,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,9 @@ from airpath.serving.snapshot import network_key
 from airpath.serving.store import open_store
 
 log = logging.getLogger("airpath.stream")
+# How long a stop waits for the running micro-batch: a batch takes seconds, and a
+# Kubernetes pod has 30 s between SIGTERM and SIGKILL unless told otherwise.
+DRAIN_TIMEOUT_S = 20.0
 Progress = Callable[[str], None]
 
 CSV_COLUMNS = (
@@ -71,10 +75,39 @@ class StreamRun:
     metrics_server: Any = None
     owns_spark: bool = False
 
+    def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
+        """Wait, up to ``timeout_s``, until no micro-batch is running, so that a stop
+        does not cancel one half done; True when idle (or stopped) in time."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if not (self.query.isActive and self.query.status["isTriggerActive"]):
+                    return True
+            except Exception:  # the session is already gone: nothing left to wait for
+                return True
+            time.sleep(0.1)
+        return False
+
     def stop(self) -> None:
-        """Stop the query (and the session, if this run started it); idempotent."""
-        with contextlib.suppress(Exception):
-            self.query.stop()
+        """Stop the query (and the session, if this run started it); idempotent.
+
+        A batch still running is cancelled: its outputs are idempotent and its offsets
+        uncommitted, so the next start runs it again. Its cancellation surfaces in the
+        batch function as an error that py4j would log with a traceback; that logger is
+        silenced for the stop alone, and one line says what happened instead."""
+        proxy_log = logging.getLogger("py4j.clientserver")
+        level = proxy_log.level
+        proxy_log.setLevel(logging.CRITICAL)
+        try:
+            with contextlib.suppress(Exception):
+                if self.query.isActive and self.query.status["isTriggerActive"]:
+                    log.warning(
+                        "stopping during a micro-batch: it is cancelled and runs again at "
+                        "the next start (its outputs are idempotent)"
+                    )
+                self.query.stop()
+        finally:
+            proxy_log.setLevel(level)
         if self.listener is not None:
             with contextlib.suppress(Exception):
                 self.spark.streams.removeListener(self.listener)
@@ -294,6 +327,9 @@ def run_stream(
         if error is not None:
             raise StreamError(f"streaming query failed: {str(error).splitlines()[0]}")
     finally:
+        if stop.is_set():
+            say("stopping: letting the running micro-batch finish")
+            run.drain()
         run.stop()
         if threading.current_thread() is threading.main_thread():
             for s, h in previous.items():
