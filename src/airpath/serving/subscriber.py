@@ -184,6 +184,9 @@ class FieldSubscriber:
         except FieldStoreError as exc:
             self._set_error(str(exc))
             return
+        # The store answered: reachable from now, before a field it serves reaches the
+        # router (a status read after the router's switch must not say "unreachable").
+        self._set_reachable(True)
         applied = self._snapshot.version if self._snapshot is not None else None
         if version is None or version == applied or version in self._refused:
             return
