@@ -49,6 +49,8 @@ INCIDENT_AFTER_MIN = 4.0  # simulated minutes from the start to the incident
 INCIDENT_MIN = 45.0
 READY_TIMEOUT_S = 300.0
 STOP_GRACE_S = 30.0  # the streaming job drains its micro-batch (up to 20 s) first
+STRAGGLER_TERM_S = 2.0  # what is left of a stopped service's group: SIGTERM this long
+STRAGGLER_KILL_S = 8.0  # then SIGKILL, for at most this long
 BCN_STATIONS = "stations_realtime_2024-04-21T19.json"
 SIM_DURATION_S = 24 * 3600.0
 SIM_SEED = 0
@@ -99,14 +101,14 @@ class Service:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-            deadline = time.monotonic() + 10.0
-            sig = signal.SIGTERM  # stragglers (a JVM whose parent is gone)
+            # Stragglers: a JVM whose parent is gone.
+            term_until = time.monotonic() + STRAGGLER_TERM_S
+            deadline = term_until + STRAGGLER_KILL_S
             while live_members(self.proc.pid) and time.monotonic() < deadline:
+                sig = signal.SIGTERM if time.monotonic() < term_until else signal.SIGKILL
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, sig)
                 time.sleep(0.1)
-                if time.monotonic() > deadline - 8.0:
-                    sig = signal.SIGKILL
         if self._log is not None:
             self._log.close()
             self._log = None

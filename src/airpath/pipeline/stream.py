@@ -75,15 +75,19 @@ class StreamRun:
     metrics_server: Any = None
     owns_spark: bool = False
 
+    def batch_running(self) -> bool:
+        """Whether a micro-batch is running now (False once the session is gone)."""
+        try:
+            return bool(self.query.isActive and self.query.status["isTriggerActive"])
+        except Exception:
+            return False
+
     def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
         """Wait, up to ``timeout_s``, until no micro-batch is running, so that a stop
         does not cancel one half done; True when idle (or stopped) in time."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            try:
-                if not (self.query.isActive and self.query.status["isTriggerActive"]):
-                    return True
-            except Exception:  # the session is already gone: nothing left to wait for
+            if not self.batch_running():
                 return True
             time.sleep(0.1)
         return False
@@ -99,12 +103,12 @@ class StreamRun:
         level = proxy_log.level
         proxy_log.setLevel(logging.CRITICAL)
         try:
+            if self.batch_running():
+                log.warning(
+                    "stopping during a micro-batch: it is cancelled and runs again at "
+                    "the next start (its outputs are idempotent)"
+                )
             with contextlib.suppress(Exception):
-                if self.query.isActive and self.query.status["isTriggerActive"]:
-                    log.warning(
-                        "stopping during a micro-batch: it is cancelled and runs again at "
-                        "the next start (its outputs are idempotent)"
-                    )
                 self.query.stop()
         finally:
             proxy_log.setLevel(level)
