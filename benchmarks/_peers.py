@@ -1,8 +1,11 @@
 """The peers, on the same CSR arrays and the same per-edge weights as airpath.
 
-* networkx ``bidirectional_dijkstra`` on a ``DiGraph`` — what osmnx-based routers do
-  (osmnx keeps a ``MultiDiGraph``; a ``DiGraph`` with the cheapest of parallel edges per
-  weight gives the same costs and is a little faster).
+* networkx ``bidirectional_dijkstra`` with the weight named by its attribute, on the
+  ``MultiDiGraph`` osmnx builds (every street segment an edge, parallel ones kept): the
+  call green-routes-demo makes. On a multigraph networkx takes, per edge relaxation, the
+  least weight over the parallel edges, which makes it about twice as slow as on a
+  ``DiGraph`` holding only the cheapest of them (same costs); that stricter variant is
+  timed too (``multi=False``).
 * igraph ``Graph.get_shortest_path(..., weights=<edge attribute>, output="epath")`` —
   what Green Paths does; igraph keeps parallel edges, so edge ids are airpath's.
 """
@@ -37,12 +40,19 @@ def _cheapest_parallel(
     )
 
 
-def networkx_graph(net: Network, weights: Mapping[str, np.ndarray]) -> tuple[nx.DiGraph, float]:
+def networkx_graph(
+    net: Network, weights: Mapping[str, np.ndarray], *, multi: bool = True
+) -> tuple[nx.DiGraph, float]:
+    """The network as osmnx keeps it (``multi``, one edge per segment), or as a
+    ``DiGraph`` with the cheapest of parallel edges per weight; and the seconds taken."""
     t0 = time.perf_counter()
-    tail, head, w = _cheapest_parallel(
-        np.asarray(net.edge_tail), np.asarray(net.edge_head), weights
-    )
-    g = nx.DiGraph()
+    tail, head = np.asarray(net.edge_tail), np.asarray(net.edge_head)
+    if multi:
+        g: nx.DiGraph = nx.MultiDiGraph()
+        w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    else:
+        tail, head, w = _cheapest_parallel(tail, head, weights)
+        g = nx.DiGraph()
     g.add_nodes_from(range(net.n_nodes))
     cols = {k: v.tolist() for k, v in w.items()}
     keys = list(cols)

@@ -42,7 +42,11 @@ SERIES_LABELS = {
     "flexible": ("numba flexible", "`engines.flexible`, node → node, weights given"),
     "td_kernel": ("time-dependent kernel", "`kernels.time_dependent`, node → node"),
     "route_td": ("`Router.route(depart=…)`", "horizons 0/15/30/60 min, depart +0–20 min"),
-    "networkx": ("networkx", "`bidirectional_dijkstra` on a DiGraph"),
+    "networkx": (
+        "networkx",
+        "`bidirectional_dijkstra(G, s, t, weight=attr)`, osmnx's MultiDiGraph",
+    ),
+    "networkx_di": ("networkx", "`bidirectional_dijkstra`, DiGraph of the cheapest parallel edges"),
     "igraph": ("igraph", "`get_shortest_path(weights=attr, output='epath')`"),
 }
 
@@ -159,7 +163,8 @@ def checks(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         q = r["peers"]["ratios"][p]
         for peer, need in (("networkx", NETWORKX_RATIO), ("igraph", IGRAPH_RATIO)):
             x = q[f"{peer}_over_cch"]
-            out.append((f"{p}: {peer} / CCH engine (p50)", ratio(x), f"≥ {need:g}×", x >= need))
+            label = "networkx (osmnx's MultiDiGraph)" if peer == "networkx" else peer
+            out.append((f"{p}: {label} / CCH engine (p50)", ratio(x), f"≥ {need:g}×", x >= need))
     return out
 
 
@@ -200,6 +205,13 @@ def render(graphs: dict[str, dict[str, Any]], machine: dict[str, Any], raw_dir: 
         "  pays).",
         "- **Peers** run on the same pairs with the same float weights; ratios are peer median",
         "  over ours, on the same pairs. On the grid the peers run on fewer pairs (stated).",
+        "  networkx runs as osmnx-based routers run it: `bidirectional_dijkstra(G, s, t,",
+        "  weight=attr)` on the `MultiDiGraph` osmnx builds, one edge per street segment,",
+        "  parallel ones kept (green-routes-demo's call). For each edge it relaxes, networkx",
+        "  then takes the least weight over the parallel edges, which roughly halves its",
+        "  speed; the same call on a `DiGraph` that keeps only the cheapest parallel edge is",
+        '  timed too and shown as "networkx DiGraph" in each graph\'s peer table. Earlier',
+        "  reports timed and judged only that DiGraph variant.",
         "  The speed-up targets are judged on the same work: networkx's and igraph's calls",
         "  and the CCH engine row each return a least-cost path (and its cost) between two",
         "  nodes. A `Router.route()` request does much more (snapping, a second query for",
@@ -260,17 +272,23 @@ def _section(r: dict[str, Any]) -> list[str]:
     out += [
         "",
         f"Peers on {r['peer_pairs']:,} pairs (graph conversion: networkx "
-        f"{peers['networkx_build_s']:.1f} s, igraph {peers['igraph_build_s']:.1f} s):",
+        f"{peers['networkx_build_s']:.1f} s, igraph {peers['igraph_build_s']:.1f} s). networkx "
+        "runs on osmnx's MultiDiGraph; the DiGraph column is the same call on a DiGraph of "
+        "the cheapest parallel edges:",
         "",
-        "| profile | CCH engine p50 | route() p50 | networkx p50 | igraph p50 "
-        "| networkx / CCH | igraph / CCH | networkx / route() | igraph / route() |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| profile | CCH engine p50 | route() p50 | networkx p50 | networkx DiGraph p50 "
+        "| igraph p50 | networkx / CCH | networkx DiGraph / CCH | igraph / CCH "
+        "| networkx / route() | igraph / route() |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p, q in peers["ratios"].items():
+        di_ms = q.get("networkx_di_p50_ms")
         out.append(
             f"| {p} | {ms(q['cch_p50_ms'])} | {ms(q['route_p50_ms'])} | "
-            f"{ms(q['networkx_p50_ms'])} | {ms(q['igraph_p50_ms'])} | "
-            f"{ratio(q['networkx_over_cch'])} | {ratio(q['igraph_over_cch'])} | "
+            f"{ms(q['networkx_p50_ms'])} | {ms(di_ms) if di_ms else '—'} | "
+            f"{ms(q['igraph_p50_ms'])} | {ratio(q['networkx_over_cch'])} | "
+            f"{ratio(q['networkx_di_over_cch']) if di_ms else '—'} | "
+            f"{ratio(q['igraph_over_cch'])} | "
             f"{ratio(q['networkx_over_route'])} | {ratio(q['igraph_over_route'])} |"
         )
     ver = r["verification"]
