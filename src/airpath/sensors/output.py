@@ -10,9 +10,10 @@ Layout of ``out_dir``::
     truth/2026-05-01T08-00.npz      truth at that time: one float32 (n_edges,) array per
                                     pollutant, plus "time" (ISO string) and "unix_s"
 
-Every file is written to a temporary sibling and renamed, so a streaming reader never
-sees half a file. The npz archives carry a fixed timestamp so that the same seed gives
-byte-identical output.
+Every file is written with :func:`airpath.durable.write_atomic` (a hidden temporary
+sibling, fsynced, renamed), so a streaming reader never sees half a file and a slice
+written stays written after a crash. The npz archives carry a fixed timestamp so that
+the same seed gives byte-identical output.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from airpath.air.schema import Reading
+from airpath.durable import write_atomic
 from airpath.errors import SimulationError
 from airpath.network.store import load_network
 from airpath.sensors.clock import Clock, SystemClock, format_time, slice_name
@@ -74,15 +75,9 @@ def reading_to_json(r: Reading) -> dict[str, Any]:
     }
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_readings(path: Path, readings: Sequence[Reading]) -> None:
     lines = [json.dumps(reading_to_json(r), ensure_ascii=False) for r in readings]
-    _write_atomic(path, ("\n".join(lines) + "\n" if lines else "").encode())
+    write_atomic(path, ("\n".join(lines) + "\n" if lines else "").encode())
 
 
 def write_truth(path: Path, t: dt.datetime, truth_ugm3: dict[str, npt.NDArray[Any]]) -> None:
@@ -97,7 +92,7 @@ def write_truth(path: Path, t: dt.datetime, truth_ugm3: dict[str, npt.NDArray[An
             member = io.BytesIO()
             np.lib.format.write_array(member, arr, allow_pickle=False)
             zf.writestr(zipfile.ZipInfo(f"{name}.npy", ZIP_EPOCH), member.getvalue())
-    _write_atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
 
 
 def run_simulation(
