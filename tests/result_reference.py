@@ -1,6 +1,6 @@
 """The NumPy route assembly that airpath.routing.result used before its compiled kernels,
-kept as the oracle the kernels must match (the time interpolation of concentrations,
-which the kernels did not replace, is the module's own ``_interp_columns``).
+kept as the oracle the kernels must match, with the time interpolation of
+concentrations it used (``_interp_columns``).
 
 Per leg: one geometry array and one cut each (``ref_cut``), steps from ``Leg`` objects
 with NumPy bearings; per route: the per-piece products and one pairwise sum per quantity
@@ -17,9 +17,23 @@ import numpy as np
 from airpath.network.segments import MODE_WALK
 from airpath.network.store import Network
 from airpath.routing.legs import Leg
-from airpath.routing.result import Piece, Step, _interp_columns
+from airpath.routing.result import Piece, Step
 
 COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
+
+
+def _interp_columns(
+    conc: np.ndarray, horizons_s: np.ndarray, e: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """``np.interp(t[i], horizons_s, conc[:, e[i]])`` for every i at once."""
+    k = np.clip(np.searchsorted(horizons_s, t), 1, len(horizons_s) - 1)
+    if len(horizons_s) == 1:
+        return conc[0, e]
+    h0, h1 = horizons_s[k - 1], horizons_s[k]
+    w = np.clip((t - h0) / (h1 - h0), 0.0, 1.0)
+    return (1.0 - w) * conc[k - 1, e] + w * conc[k, e]
+
+
 PER_PIECE = (
     "edge_length_m",
     "edge_duration_s",

@@ -136,6 +136,35 @@ def test_alternatives_really_differ(router, helsinki):
     assert all(r.label for r in result.routes)
 
 
+@pytest.mark.parametrize("minutes", [None, 7.5])
+def test_changes_are_against_the_shortest_route_exactly(helsinki, minutes):
+    # The shortest route is compared by its totals alone (see _Query.totals): they are
+    # the numbers the whole shortest route has, also at the rider's times on a forecast.
+    router = Router(helsinki)
+    valid = dt.datetime(2026, 5, 1, 8, tzinfo=dt.UTC)
+    router.apply_field(_field(helsinki, [1.0, 2.0, 0.5], "fc", valid))
+    depart = None if minutes is None else valid + dt.timedelta(minutes=minutes)
+    same = 0
+    for o, d in _pairs(helsinki, 25, seed=5):
+        try:
+            shortest = router.route(o, d, "shortest", depart=depart).best
+        except SameEndpointsError:
+            continue
+        for profile in ("fastest", "least_exposure", "comfort"):
+            r = router.route(o, d, profile, depart=depart).best
+            assert r.distance_change_pct == 100 * (r.distance_m - shortest.distance_m) / (
+                shortest.distance_m
+            )
+            assert r.dose_change_pct == 100 * (r.dose_ug - shortest.dose_ug) / shortest.dose_ug
+            if r.edge_path == shortest.edge_path:
+                same += 1
+                assert r.dose_change_pct == r.distance_change_pct == 0.0
+                assert r.label == profile.replace("_", " ")
+            else:
+                assert "vs shortest" in r.label
+    assert same  # some profile takes the shortest route, and says so
+
+
 def test_max_detour_bounds_distance(router):
     free = router.route(A, B, "least_exposure").best
     shortest = router.route(A, B, "shortest").best
@@ -356,7 +385,9 @@ router = Router(load_network(sys.argv[1]))
 kernels_used = {
     "snap": snapgrid._locate,
     "detail": detail_kernels.route_detail,
-    "totals": detail_kernels.piece_table,
+    "pieces": detail_kernels.piece_table,
+    "totals": detail_kernels.table_totals,
+    "times": detail_kernels.at_times,
     "per-request search": kernels.bidirectional,
 }
 before = sorted(k for k, f in kernels_used.items() if f.signatures)
@@ -378,4 +409,4 @@ def test_warm_up_readies_every_kernel_a_request_uses(helsinki_dir):
         check=True,
         timeout=600,
     ).stdout.strip()
-    assert out == "[] ['detail', 'per-request search', 'snap', 'totals']"
+    assert out == "[] ['detail', 'per-request search', 'pieces', 'snap', 'times', 'totals']"

@@ -17,7 +17,7 @@ import numpy as np
 from airpath.errors import NoRouteError
 from airpath.routing import profiles as pf
 from airpath.routing.engines import flexible
-from airpath.routing.result import Route
+from airpath.routing.result import Route, Totals
 
 if TYPE_CHECKING:
     from airpath.routing.router import _Query
@@ -37,8 +37,9 @@ def shared_fraction(a: Route, b: Route, segment: np.ndarray) -> float:
     return shared / max(min(a.distance_m, b.distance_m), 1e-9)
 
 
-def label_against(route: Route, shortest: Route) -> None:
-    """Fill the changes versus the shortest route and a label saying the trade-off."""
+def label_against(route: Route, shortest: Route | Totals) -> None:
+    """Fill the changes versus the shortest route (whole, or its :class:`.Totals`) and a
+    label saying the trade-off."""
     route.dose_change_pct = _pct(route.dose_ug, shortest.dose_ug)
     route.distance_change_pct = _pct(route.distance_m, shortest.distance_m)
     name = route.profile.replace("_", " ")

@@ -79,6 +79,110 @@ def piece_table(
 
 
 @njit(cache=True, nogil=True)
+def _block_sum(x: np.ndarray, lo: int, n: int) -> float:
+    """``x[lo:lo + n].sum()`` for ``n <= 128`` as NumPy sums it: in order below eight
+    values, else eight running sums combined pairwise, then the rest in order."""
+    if n < 8:
+        s = -0.0 if n else 0.0  # -0.0 + x is x, as NumPy's reduction starts from x
+        for i in range(lo, lo + n):
+            s += x[i]
+        return s
+    r = x[lo : lo + 8].copy()
+    m = n - n % 8
+    i = 8
+    while i < m:
+        for j in range(8):
+            r[j] += x[lo + i + j]
+        i += 8
+    s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        s += x[lo + i]
+        i += 1
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(x: np.ndarray) -> float:
+    """``x.sum()`` of a contiguous row, bit for bit as NumPy computes it: its pairwise
+    summation, which splits a row of more than 128 values into halves (the first a
+    multiple of 8 long) and adds their sums.
+
+    The recursion is walked with an explicit stack: numba's cache cannot hold a
+    recursive function."""
+    n = x.shape[0]
+    if n <= 128:
+        return _block_sum(x, 0, n)
+    # Nodes (start, length, children done?) and the sums of finished subtrees; a tree
+    # of depth d keeps at most 2d + 1 nodes and d + 1 sums, and d < 64.
+    node_lo = np.empty(130, np.int64)
+    node_n = np.empty(130, np.int64)
+    node_done = np.empty(130, np.bool_)
+    sums = np.empty(66)
+    top, depth = 0, 0
+    node_lo[0], node_n[0], node_done[0] = 0, n, False
+    top = 1
+    while top:
+        top -= 1
+        lo, m, done = node_lo[top], node_n[top], node_done[top]
+        if m <= 128:
+            sums[depth] = _block_sum(x, lo, m)
+            depth += 1
+        elif done:
+            depth -= 1
+            sums[depth - 1] = sums[depth - 1] + sums[depth]
+        else:
+            half = m // 2
+            half -= half % 8
+            node_lo[top], node_n[top], node_done[top] = lo, m, True  # add after both
+            node_lo[top + 1], node_n[top + 1], node_done[top + 1] = lo + half, m - half, False
+            node_lo[top + 2], node_n[top + 2], node_done[top + 2] = lo, half, False
+            top += 3
+    return sums[0]
+
+
+@njit(cache=True, nogil=True)
+def table_totals(per: np.ndarray) -> tuple[float, float, float, float, float, float]:
+    """The sums of ``per``'s first TOTALS rows (``per[:TOTALS].sum(axis=1)``, the same
+    bits): inhaled volume, climb, descent, length, duration and dose."""
+    return (
+        _pairwise_sum(per[INHALED]),
+        _pairwise_sum(per[CLIMB]),
+        _pairwise_sum(per[DESCENT]),
+        _pairwise_sum(per[LENGTH]),
+        _pairwise_sum(per[DURATION]),
+        _pairwise_sum(per[DOSE]),
+    )
+
+
+@njit(cache=True, nogil=True)
+def at_times(
+    per: np.ndarray, edge: np.ndarray, conc: np.ndarray, horizons_s: np.ndarray, offset_s: float
+) -> None:
+    """Give each piece of ``per`` the concentration at the middle of its time on its
+    edge, departing ``offset_s`` after the field's time, interpolated linearly between
+    the horizons of ``conc`` (horizons, edges) and held beyond them; its dose follows.
+
+    The arithmetic of ``result._interp_columns`` on ``offset_s + cumsum(duration) -
+    duration / 2``, value by value."""
+    n_h = horizons_s.shape[0]
+    elapsed = 0.0
+    for i in range(per.shape[1]):
+        d = per[DURATION, i]
+        elapsed += d
+        t = offset_s + elapsed - 0.5 * d
+        k = edge[i]
+        if n_h == 1:
+            c = conc[0, k]
+        else:
+            j = min(max(np.searchsorted(horizons_s, t), 1), n_h - 1)
+            h0, h1 = horizons_s[j - 1], horizons_s[j]
+            w = min(max((t - h0) / (h1 - h0), 0.0), 1.0)
+            c = (1.0 - w) * conc[j - 1, k] + w * conc[j, k]
+        per[CONC, i] = c
+        per[DOSE, i] = c * per[INHALED, i]
+
+
+@njit(cache=True, nogil=True)
 def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
     """``np.interp(x, xp, fp)`` for one ``x`` and non-decreasing ``xp``: the same
     branches and float operations as NumPy's implementation (its binary search with a

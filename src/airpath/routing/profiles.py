@@ -17,6 +17,7 @@ profile            edge weight
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ class ProfileSpec:
     pollutant: str
     balance: float = DEFAULT_BALANCE
 
-    @property
+    @functools.cached_property  # read several times per request; the spec is frozen
     def key(self) -> str:
         if self.name in EXPOSURE_PROFILES:
             return f"{self.name}:{self.pollutant}:{self.balance:g}"
@@ -63,10 +64,13 @@ class ProfileSpec:
         return self.name in EXPOSURE_PROFILES
 
 
+@functools.lru_cache(maxsize=1024)
 def make_spec(
     name: str, pollutant: str, pollutants: tuple[str, ...], balance: float | None = None
 ) -> ProfileSpec:
-    """Validate a profile request; raise :class:`ProfileError` with the allowed values."""
+    """Validate a profile request; raise :class:`ProfileError` with the allowed values.
+
+    Cached: requests ask for the same few specs over and over (a spec is immutable)."""
     if name not in PROFILES:
         raise ProfileError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     if pollutant not in pollutants:

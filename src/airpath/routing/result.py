@@ -24,17 +24,15 @@ from airpath.errors import SameEndpointsError
 from airpath.network.segments import MODE_WALK
 from airpath.network.store import Network
 from airpath.routing.detail_kernels import (
-    CONC,
-    DOSE,
     DURATION,
     END,
-    INHALED,
     LENGTH,
     START,
-    TOTALS,
     TURN_KINDS,
+    at_times,
     piece_table,
     route_detail,
+    table_totals,
 )
 from airpath.routing.legs import Legs
 
@@ -89,14 +87,7 @@ class Route:
 
     @property
     def edge_ids(self) -> list[int]:
-        return list(self.legs.edge_id)
-
-    def _defer(self, detail: _Detail) -> None:
-        """Drop the deferred fields; ``detail`` builds them when first read."""
-        state = self.__dict__
-        for name in _DEFERRED:
-            del state[name]
-        state["_detail"] = detail
+        return list(self.edge_path)
 
     if not TYPE_CHECKING:  # for mypy, the fields are plain attributes
 
@@ -201,6 +192,56 @@ class Path(NamedTuple):
         return list(zip(self.e.tolist(), self.a.tolist(), self.b.tolist(), strict=True))
 
 
+class Totals(NamedTuple):
+    """What a route is compared against when only its numbers are needed (the shortest
+    route, when it is not shown): its distance, dose and edges."""
+
+    distance_m: float
+    dose_ug: float
+    edge_path: list[int]
+
+
+def _pieces(
+    network: Network,
+    path: Path,
+    conc: np.ndarray,
+    horizons_s: np.ndarray,
+    depart_offset_s: float | None,
+) -> tuple[IntArray, FloatArray]:
+    """``piece_table`` of ``path`` under ``conc``, at the rider's times when departing
+    ``depart_offset_s`` after the field's time; no piece left raises."""
+    arrays = network.arrays  # plain dict lookups (Network attributes go via __getattr__)
+    e, per = piece_table(
+        path.e,
+        path.a,
+        path.b,
+        arrays["edge_length_m"],
+        arrays["edge_duration_s"],
+        arrays["edge_inhaled_m3"],
+        arrays["edge_climb_m"],
+        arrays["edge_descent_m"],
+        conc[0],
+    )
+    if not len(e):
+        raise SameEndpointsError("origin and destination are the same place")
+    if depart_offset_s is not None:
+        at_times(per, e, conc, horizons_s, depart_offset_s)
+    return e, per
+
+
+def path_totals(
+    network: Network,
+    path: Path,
+    conc: np.ndarray,
+    horizons_s: np.ndarray,
+    depart_offset_s: float | None,
+) -> Totals:
+    """The :class:`Totals` of ``path``: the same numbers as :func:`assemble`'s route."""
+    e, per = _pieces(network, path, conc, horizons_s, depart_offset_s)
+    _volume, _climb, _descent, distance, _duration, dose = table_totals(per)
+    return Totals(distance, dose, e.tolist())
+
+
 def assemble(
     network: Network,
     path: Path,
@@ -220,47 +261,35 @@ def assemble(
 
     ``conc`` has shape (horizons, edges); with ``depart_offset_s`` (seconds after the
     field's time) each piece takes the concentration at the middle of its time on the
-    edge, otherwise the horizon-0 value.
+    edge, interpolated between horizons like the time-dependent kernel does, otherwise
+    the horizon-0 value.
     """
-    arrays = network.arrays  # plain dict lookups (Network attributes go via __getattr__)
-    e, per = piece_table(
-        path.e,
-        path.a,
-        path.b,
-        arrays["edge_length_m"],
-        arrays["edge_duration_s"],
-        arrays["edge_inhaled_m3"],
-        arrays["edge_climb_m"],
-        arrays["edge_descent_m"],
-        conc[0],
-    )
-    if not len(e):
-        raise SameEndpointsError("origin and destination are the same place")
-    if depart_offset_s is not None:
-        # The concentration at the middle of each piece's time on its edge, interpolated
-        # between horizons like the time-dependent kernel does.
-        duration = per[DURATION]
-        t_mid = depart_offset_s + np.cumsum(duration) - 0.5 * duration
-        per[CONC] = _interp_columns(conc, horizons_s, e, t_mid)
-        np.multiply(per[CONC], per[INHALED], out=per[DOSE])
-    volume, climb, descent, distance, duration_s, total_dose = per[:TOTALS].sum(axis=1).tolist()
-    route = Route(
-        profile=profile,
-        label=profile.replace("_", " "),
-        engine=engine,
-        coordinates=[],
-        distance_m=distance,
-        duration_s=duration_s,
-        dose_ug=total_dose,
-        mean_concentration_ugm3=total_dose / volume if volume > 0 else 0.0,
-        climb_m=climb,
-        descent_m=descent,
-        legs=Legs([], [], [], [], [], [], [], [], []),
-        steps=[],
-        edge_path=e.tolist(),
-    )
+    e, per = _pieces(network, path, conc, horizons_s, depart_offset_s)
+    volume, climb, descent, distance, duration_s, total_dose = table_totals(per)
+    # Made without Route.__init__, fields in order (the same object): a route with its
+    # detail deferred has no coordinates, legs or steps until one is read, so there are
+    # no placeholders to make and drop.
+    route = object.__new__(Route)
+    state = route.__dict__
+    state["profile"] = profile
+    state["label"] = profile.replace("_", " ")
+    state["engine"] = engine
+    if not detail:
+        state["coordinates"] = []
+    state["distance_m"] = distance
+    state["duration_s"] = duration_s
+    state["dose_ug"] = total_dose
+    state["mean_concentration_ugm3"] = total_dose / volume if volume > 0 else 0.0
+    state["climb_m"] = climb
+    state["descent_m"] = descent
+    if not detail:
+        state["legs"] = Legs([], [], [], [], [], [], [], [], [])
+        state["steps"] = []
+    state["dose_change_pct"] = 0.0
+    state["distance_change_pct"] = 0.0
+    state["edge_path"] = e.tolist()
     if detail:
-        route._defer(_Detail(network, e, per))
+        state["_detail"] = _Detail(network, e, per)
     return route
 
 
@@ -352,15 +381,3 @@ class _Detail:
             }
             steps.append(step)
         return steps
-
-
-def _interp_columns(
-    conc: np.ndarray, horizons_s: np.ndarray, e: np.ndarray, t: np.ndarray
-) -> np.ndarray:
-    """``np.interp(t[i], horizons_s, conc[:, e[i]])`` for every i at once."""
-    k = np.clip(np.searchsorted(horizons_s, t), 1, len(horizons_s) - 1)
-    if len(horizons_s) == 1:
-        return conc[0, e]
-    h0, h1 = horizons_s[k - 1], horizons_s[k]
-    w = np.clip((t - h0) / (h1 - h0), 0.0, 1.0)
-    return (1.0 - w) * conc[k - 1, e] + w * conc[k, e]

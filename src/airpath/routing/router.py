@@ -37,7 +37,15 @@ from airpath.routing.alternatives import find_alternatives, label_against
 from airpath.routing.cch_large import LARGE_NETWORK_EDGES, LargeCCHEngine
 from airpath.routing.engines import CCHEngine, Endpoint, Engine, Metric, flexible, path_from_cch
 from airpath.routing.field import PollutionField
-from airpath.routing.result import Path, Piece, Route, RouteResult, assemble
+from airpath.routing.result import (
+    Path,
+    Piece,
+    Route,
+    RouteResult,
+    Totals,
+    assemble,
+    path_totals,
+)
 from airpath.routing.search import detour_limited, time_dependent_route
 from airpath.routing.snap import Snap, Snapper
 
@@ -204,15 +212,16 @@ class Router:
         pay for the compiled kernels: numba compiles them on first use (seconds on a fresh
         install) or loads them from its cache (tens of milliseconds). A preset route with
         its detail built, then a detour-limited one (the per-request search), between the
-        first and the middle node; where those two cannot be routed (same place, no
-        connection) the first request pays instead."""
+        first and the middle node, the first departing at the field's time (the rider's
+        times along it); where those two cannot be routed (same place, no connection)
+        the first request pays instead."""
         net = self.network
         a, b = 0, net.n_nodes // 2
         origin = (float(net.node_lat[a]), float(net.node_lon[a]))
         destination = (float(net.node_lat[b]), float(net.node_lon[b]))
         with contextlib.suppress(AirpathError):
-            for detour in (None, 10.0):
-                result = self.route(origin, destination, max_detour_pct=detour)
+            for depart, detour in ((self.field.valid_at, None), (None, 10.0)):
+                result = self.route(origin, destination, depart=depart, max_detour_pct=detour)
                 for r in result.routes:
                     _ = r.legs, r.steps, r.coordinates
 
@@ -273,19 +282,15 @@ class Router:
             fld.horizons_s,
         )
         main = ctx.solve(spec, max_detour_pct)
-        shortest = (
-            main
-            if spec.name == "shortest"
-            else ctx.solve(
-                pf.make_spec("shortest", spec.pollutant, tuple(fld.concentration_ugm3)),
-                None,
-                detail=alternatives > 0,  # only its totals are needed, unless it is shown
-            )
-        )
-        label_against(main, shortest)
         routes = [main]
-        if alternatives:
+        if spec.name == "shortest":
+            label_against(main, main)
+        elif alternatives:  # the shortest route may be shown: it is a whole route
+            shortest = ctx.solve(self._shortest_spec(spec.pollutant, fld), None)
+            label_against(main, shortest)
             routes += find_alternatives(ctx, main, shortest, alternatives)
+        else:  # only its distance, dose and edges are needed
+            label_against(main, ctx.totals(self._shortest_spec(spec.pollutant, fld)))
         return RouteResult(
             routes=routes,
             pollutant=spec.pollutant,
@@ -296,6 +301,10 @@ class Router:
             destination=(d.lat, d.lon),
             meta={"snap_distance_m": [round(o.distance_m, 1), round(d.distance_m, 1)]},
         )
+
+    @staticmethod
+    def _shortest_spec(pollutant: str, fld: PollutionField) -> pf.ProfileSpec:
+        return pf.make_spec("shortest", pollutant, tuple(fld.concentration_ugm3))
 
     def _seg_len(self, s: Snap) -> float:
         e = s.edge_fwd if s.edge_fwd >= 0 else s.edge_bwd
@@ -400,6 +409,13 @@ class _Query:
         w = self.router._weights(self.state, spec)
         metric = self.state.metrics.get(spec.key)
         return self.finish(spec, *self.best_path(w, metric), detail=detail)
+
+    def totals(self, spec: pf.ProfileSpec) -> Totals:
+        """The distance, dose and edges of the best route for a preset ``spec``, without
+        the route: what :meth:`solve` gives, less the objects nobody reads."""
+        w = self.router._weights(self.state, spec)
+        path, _engine = self.best_path(w, self.state.metrics.get(spec.key))
+        return path_totals(self.network, path, self.conc, self.horizons_s, self.offset)
 
     def best_path(self, w: FloatArray, metric: Metric | None) -> tuple[Path, str]:
         src, tgt, direct = self.endpoints(w)
