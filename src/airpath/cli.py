@@ -162,10 +162,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress=_progress,
     )
     h0 = report["targets"]["rmse_vs_idw_h0"]["achieved_pct"]
+    hybrid = {p: v.get("0") for p, v in report["rmse_reduction_vs_prior_idw_pct"].items()}
     print(
         f"wrote {Path(args.report) / 'report.json'} in {report['runtime_s']['total']:.0f} s; "
-        "RMSE vs IDW at horizon 0: "
+        "RMSE below IDW at horizon 0: "
         + ", ".join(f"{p} {v:+.1f} %" for p, v in h0.items() if v is not None)
+        + "; below prior × IDW: "
+        + ", ".join(f"{p} {v:+.1f} %" for p, v in hybrid.items() if v is not None)
     )
     return 0
 

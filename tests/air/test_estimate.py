@@ -16,7 +16,13 @@ import airpath.air.estimate
 import airpath.air.kriging
 import airpath.air.network_calibration
 import airpath.air.observations
-from airpath.air.estimate import EdgeSmoother, EdgeSpace, InverseDistance, lognormal_std
+from airpath.air.estimate import (
+    EdgeSmoother,
+    EdgeSpace,
+    InverseDistance,
+    NearestSensor,
+    lognormal_std,
+)
 from airpath.air.kriging import KrigingParams, ResidualKriging
 from airpath.air.observations import ObservationBatch, ObservationError
 from airpath.network.store import Network
@@ -206,9 +212,38 @@ def test_kriging_beats_inverse_distance_on_a_smooth_field(helsinki: Network) -> 
         )
     )
     errors = {}
-    for name, model in (("kriging", ResidualKriging(space)), ("idw", InverseDistance(space))):
+    models = {
+        "kriging": ResidualKriging(space),
+        "idw": InverseDistance(space, relative_to_prior=True),  # the stronger variant
+    }
+    for name, model in models.items():
         model.learn(batch)
         mean = model.predict(T0, [0]).pollutants["no2"].mean_ugm3[0]
         truth = space.prior_ugm3["no2"] * np.exp(truth_log)
         errors[name] = float(np.sqrt(np.mean((mean[hidden] - truth[hidden]) ** 2)))
     assert errors["kriging"] < 0.9 * errors["idw"], errors
+
+
+def test_baselines_spread_the_readings_or_their_ratios_to_the_prior() -> None:
+    # Three streets on a line; the middle one, 60 m from the first and 140 m from the
+    # last, is not observed and has a much higher prior than either.
+    prior = np.array([20.0, 80.0, 40.0])
+    space = EdgeSpace(np.array([[0.0, 0.0], [60.0, 0.0], [200.0, 0.0]]), {"no2": prior})
+    batch = ObservationBatch.create(
+        np.array([0, 2]), T0.timestamp(), "no2", np.array([30.0, 40.0]), "r", "reference"
+    )
+    w0, w2 = 1 / 60.0**2, 1 / 140.0**2
+    expected = {
+        # The readings themselves: what a city team interpolates without a street map.
+        (NearestSensor, False): 30.0,
+        (InverseDistance, False): (30.0 * w0 + 40.0 * w2) / (w0 + w2),
+        # The prior times the observed ratios (1.5 and 1.0) spread.
+        (NearestSensor, True): 80.0 * 1.5,
+        (InverseDistance, True): 80.0 * math.exp(math.log(1.5) * w0 / (w0 + w2)),
+    }
+    for (cls, relative), value in expected.items():
+        model = cls(space, relative_to_prior=relative)
+        model.learn(batch)
+        mean = model.predict(T0, [0.0]).pollutants["no2"].mean_ugm3[0]
+        assert mean[1] == pytest.approx(value, rel=1e-12), (cls.__name__, relative)
+        assert mean[[0, 2]] == pytest.approx([30.0, 40.0], rel=1e-3)  # observed: kept

@@ -29,6 +29,8 @@ FACTORIES: dict[str, Callable[[EdgeSpace], Estimator]] = {
     "PriorOnly": PriorOnly,
     "NearestSensor": NearestSensor,
     "InverseDistance": InverseDistance,
+    "PriorNearestSensor": lambda s: NearestSensor(s, relative_to_prior=True),
+    "PriorInverseDistance": lambda s: InverseDistance(s, relative_to_prior=True),
     "ResidualKriging": ResidualKriging,
     "CalibratedKriging": lambda s: CalibratedEstimator(ResidualKriging(s), SensorCalibrator(s)),
 }

@@ -23,6 +23,7 @@ KEYS = {
     "readings",
     "scores",
     "rmse_reduction_vs_idw_pct",
+    "rmse_reduction_vs_prior_idw_pct",
     "incident_detection",
     "exposure_benefit",
     "plots",
@@ -47,7 +48,13 @@ def test_report_has_every_key_and_finite_metrics(report_dir):
     report = json.loads((report_dir / "report.json").read_text())
     assert set(report) == KEYS
     scores = report["scores"]
-    assert set(scores) == {"ours", "prior_only", "nearest_sensor", "inverse_distance"}
+    assert set(scores) == {
+        "ours",
+        "prior_only",
+        "nearest_sensor",
+        "inverse_distance",
+        "prior_inverse_distance",
+    }
     for per_pollutant in scores.values():
         assert set(per_pollutant) == {"no2", "pm10", "pm25"}
         for per_horizon in per_pollutant.values():
@@ -56,8 +63,9 @@ def test_report_has_every_key_and_finite_metrics(report_dir):
                 assert m["n"] > 0
                 assert all(math.isfinite(m[k]) for k in ("rmse_ugm3", "mae_ugm3", "r2"))
     assert report["scored_times"] == 5  # 60..120 min every 15 min: after the 1 h warm-up
-    reduction = report["rmse_reduction_vs_idw_pct"]
-    assert all(math.isfinite(v) for h in reduction.values() for v in h.values())
+    for key in ("rmse_reduction_vs_idw_pct", "rmse_reduction_vs_prior_idw_pct"):
+        reduction = report[key]
+        assert all(math.isfinite(v) for h in reduction.values() for v in h.values())
     readings = report["readings"]
     assert readings["readings"] == readings["valid"] + sum(
         n for k, n in readings["rejected"].items() if k.startswith("validation:")

@@ -7,11 +7,22 @@ Every estimator has the same two verbs (river's habit, batch flavour):
 * ``predict(t, horizons_min)`` returns a :class:`FieldEstimate`: per pollutant, mean and
   standard deviation in µg/m³ of shape ``(len(horizons_min), n_edges)``.
 
-All estimators work on log-ratios ``r = log(observed / prior(edge))`` against the
+All estimators keep log-ratios ``r = log(observed / prior(edge))`` against the
 network's annual-mean prior, smoothed in time per edge by :class:`EdgeSmoother`. The
-baselines here (:class:`PriorOnly`, :class:`NearestSensor`, :class:`InverseDistance`)
-forecast by persistence; the real model is :class:`airpath.air.kriging.ResidualKriging`.
-Pollutants without a prior in the :class:`EdgeSpace` (e.g. O3) are ignored.
+baselines here forecast by persistence; the real model is
+:class:`airpath.air.kriging.ResidualKriging`. Pollutants without a prior in the
+:class:`EdgeSpace` (e.g. O3) are ignored.
+
+The baselines are the methods a city team has without a street-level model:
+
+* :class:`PriorOnly` — the annual map, whatever is read;
+* :class:`NearestSensor` and :class:`InverseDistance` — the recent readings (each
+  observed street's time-smoothed concentration) spread over the city: the value at the
+  nearest observed street, or inverse-distance weighting of the nearby ones;
+* ``InverseDistance(relative_to_prior=True)`` — a stronger hybrid: the prior times an
+  inverse-distance weighting of the observed log-ratios to it. It uses the street prior,
+  half of what our model does, so it measures what kriging adds over a naive spatial
+  interpolation of the same residuals (``NearestSensor`` takes the flag too).
 """
 
 from __future__ import annotations
@@ -286,11 +297,15 @@ class _Baseline:
         time_constant_s: float = 900.0,
         staleness_s: float = 3600.0,
         prior_log_sd: float = DEFAULT_PRIOR_LOG_SD,
+        relative_to_prior: bool = False,
     ) -> None:
+        """``relative_to_prior`` spreads the observed log-ratios to the prior and
+        multiplies the prior by the result, instead of spreading the concentrations."""
         self.space = space
         self.smoother = EdgeSmoother(space, time_constant_s)
         self.staleness_s = float(staleness_s)
         self.prior_log_sd = float(prior_log_sd)
+        self.relative_to_prior = bool(relative_to_prior)
         self.n_batches = 0
 
     def learn(self, batch: ObservationBatch) -> None:
@@ -305,9 +320,12 @@ class _Baseline:
         for p in self.space.pollutants:
             snap = self.smoother.snapshot(p, t_s, self.staleness_s)
             prior = self.space.prior_ugm3[p]
-            if len(snap.edges):
-                log_ratio = self._interpolate(snap)
-                mean = prior * np.exp(log_ratio)
+            if len(snap.edges) and self.relative_to_prior:
+                mean = prior * np.exp(self._interpolate(snap, snap.log_ratio))
+                std = lognormal_std(mean, self.prior_log_sd**2)
+            elif len(snap.edges):  # the observed streets' concentrations, spread
+                observed = prior[snap.edges] * np.exp(snap.log_ratio)
+                mean = self._interpolate(snap, observed)
                 std = lognormal_std(mean, self.prior_log_sd**2)
             else:
                 mean = prior
@@ -322,8 +340,8 @@ class _Baseline:
         version = f"{type(self).__name__}/{self.n_batches}"
         return FieldEstimate(t, tuple(float(h) for h in horizons_min), version, out)
 
-    def _interpolate(self, snap: Snapshot) -> FloatArray:
-        """Log-ratio at every edge from the observed edges' smoothed log-ratios."""
+    def _interpolate(self, snap: Snapshot, values: FloatArray) -> FloatArray:
+        """``values`` (one per observed edge of ``snap``) spread to every edge."""
         raise NotImplementedError
 
 
@@ -341,31 +359,38 @@ class PriorOnly(_Baseline):
 
 
 class NearestSensor(_Baseline):
-    """Prior × the smoothed ratio observed at the nearest observed edge (Euclidean)."""
+    """The value at the nearest observed edge (Euclidean)."""
 
-    def _interpolate(self, snap: Snapshot) -> FloatArray:
+    def _interpolate(self, snap: Snapshot, values: FloatArray) -> FloatArray:
         tree = cKDTree(self.space.xy_m[snap.edges])
         _, idx = tree.query(self.space.xy_m, k=1)
-        return snap.log_ratio[idx]
+        return values[idx]
 
 
 class InverseDistance(_Baseline):
-    """Prior × inverse-distance-weighted (power ``power``) mean of nearby log-ratios."""
+    """Inverse-distance-weighted (power ``power``) mean of the ``n_neighbours`` nearest
+    observed edges' values."""
 
     def __init__(
-        self, space: EdgeSpace, *, power: float = 2.0, n_neighbours: int = 12, **kw: float
+        self,
+        space: EdgeSpace,
+        *,
+        power: float = 2.0,
+        n_neighbours: int = 12,
+        relative_to_prior: bool = False,
+        **kw: float,
     ) -> None:
-        super().__init__(space, **kw)
+        super().__init__(space, relative_to_prior=relative_to_prior, **kw)
         self.power = float(power)
         self.n_neighbours = int(n_neighbours)
 
-    def _interpolate(self, snap: Snapshot) -> FloatArray:
+    def _interpolate(self, snap: Snapshot, values: FloatArray) -> FloatArray:
         k = min(self.n_neighbours, len(snap.edges))
         tree = cKDTree(self.space.xy_m[snap.edges])
         d, idx = tree.query(self.space.xy_m, k=k)
         d, idx = d.reshape(len(d), k), idx.reshape(len(idx), k)
         w = 1.0 / np.maximum(d, 1.0) ** self.power  # 1 m floor: an observed edge is exact
-        return (w * snap.log_ratio[idx]).sum(axis=1) / w.sum(axis=1)
+        return (w * values[idx]).sum(axis=1) / w.sum(axis=1)
 
 
 def as_float_array(a: npt.ArrayLike) -> FloatArray:

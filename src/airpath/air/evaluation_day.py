@@ -42,7 +42,8 @@ from airpath.sensors.stations import StationSite
 
 OURS = "ours"
 IDW = "inverse_distance"
-ESTIMATORS = (OURS, "prior_only", "nearest_sensor", IDW)
+PRIOR_IDW = "prior_inverse_distance"
+ESTIMATORS = (OURS, "prior_only", "nearest_sensor", IDW, PRIOR_IDW)
 SENSED_INCIDENT_LENGTH_M = 500.0  # street length of the incident placed at a sensor
 
 Progress = Callable[[str], None]
@@ -51,7 +52,7 @@ Progress = Callable[[str], None]
 def make_estimators(space: EdgeSpace) -> dict[str, Estimator]:
     """Ours (residual kriging fed low-cost readings calibrated against co-located
     references where there are any, else against the network's unbiased readings) and
-    the three baselines, freshly built."""
+    the baselines (see :mod:`airpath.air.estimate`), freshly built."""
     return {
         OURS: CalibratedEstimator(
             ResidualKriging(space), SensorCalibrator(space, pass_uncalibrated=True)
@@ -59,6 +60,7 @@ def make_estimators(space: EdgeSpace) -> dict[str, Estimator]:
         "prior_only": PriorOnly(space),
         "nearest_sensor": NearestSensor(space),
         IDW: InverseDistance(space),
+        PRIOR_IDW: InverseDistance(space, relative_to_prior=True),
     }
 
 
