@@ -162,8 +162,9 @@ def at_times(
     edge, departing ``offset_s`` after the field's time, interpolated linearly between
     the horizons of ``conc`` (horizons, edges) and held beyond them; its dose follows.
 
-    The arithmetic of ``result._interp_columns`` on ``offset_s + cumsum(duration) -
-    duration / 2``, value by value."""
+    The arithmetic the NumPy assembly did (``_interp_columns`` in
+    tests/result_reference.py) on ``offset_s + cumsum(duration) - duration / 2``, value
+    by value."""
     n_h = horizons_s.shape[0]
     elapsed = 0.0
     for i in range(per.shape[1]):

@@ -3,11 +3,13 @@
 Field names follow OSRM where they fit (``distance``/``duration`` become ``distance_m`` /
 ``duration_s`` here, with units in the name); ``steps`` carry an OSRM-like ``maneuver``.
 
-The numbers come from the compiled kernels of :mod:`.detail_kernels`, one call per route
-for its totals and one for its detail, because a route's few dozen pieces made tens of
-small NumPy calls cost more than the arithmetic. :func:`assemble` computes the totals at
-once; a route's ``coordinates``, ``legs`` and ``steps`` (many small Python objects) are
-built from the kept arrays the first time one of them is read (see :class:`Route`).
+The numbers come from the compiled kernels of :mod:`.detail_kernels`, a few calls per
+route for its totals (pieces, the rider's times, sums) and one for its detail, because
+a route's few dozen pieces made tens of small NumPy calls cost more than the arithmetic.
+:func:`assemble` computes the totals at once (:func:`path_totals` only those, for the
+shortest route a request is compared against); a route's ``coordinates``, ``legs``
+and ``steps`` (many small Python objects) are built from the kept arrays the first time
+one of them is read (see :class:`Route`).
 """
 
 from __future__ import annotations
@@ -186,10 +188,6 @@ class Path(NamedTuple):
         e[0], a[0], b[0] = first
         e[-1], a[-1], b[-1] = last
         return cls(e, a, b)
-
-    def pieces(self) -> list[Piece]:
-        """The pieces as tuples, for sums over them in Python."""
-        return list(zip(self.e.tolist(), self.a.tolist(), self.b.tolist(), strict=True))
 
 
 class Totals(NamedTuple):

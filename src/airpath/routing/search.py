@@ -92,10 +92,8 @@ def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> Pa
 
     def solve(lam: float) -> tuple[float, float, Path]:
         path, _engine = q.best_path(base + lam * length, None)  # numba, per-request weights
-        pieces = path.pieces()
-        dist = sum((b - a) * length[e] for e, a, b in pieces)
-        value = sum((b - a) * base[e] for e, a, b in pieces)
-        return float(dist), float(value), path
+        part = path.b - path.a
+        return float(part @ length[path.e]), float(part @ base[path.e]), path
 
     shortest = q.solve(pf.make_spec("shortest", spec.pollutant, (spec.pollutant,)), None)
     budget = shortest.distance_m * (1.0 + max_detour_pct / 100.0) + 1e-6
