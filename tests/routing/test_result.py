@@ -25,7 +25,15 @@ from airpath.errors import NoRouteError, OutsideCoverageError, SameEndpointsErro
 from airpath.network.segments import MODE_RIDE, MODE_WALK
 from airpath.network.store import Network
 from airpath.routing.cch_large import LargeCCHEngine
-from airpath.routing.detail_kernels import DURATION, END, LENGTH, _bearing, path_points
+from airpath.routing.detail_kernels import (
+    DURATION,
+    END,
+    LENGTH,
+    TOTALS,
+    _bearing,
+    path_points,
+    table_totals,
+)
 from airpath.routing.engines import CCHEngine, Endpoint
 from airpath.routing.field import PollutionField
 from airpath.routing.result import Route, _Detail
@@ -98,6 +106,16 @@ def _polylines(rng: np.random.Generator, n: int) -> list[np.ndarray]:
     # Evenly spaced points on a meridian: the fractions below fall exactly on vertices.
     out.append(np.column_stack([np.full(5, 24.9), 60.1 + 1e-3 * np.arange(5)]))
     return out
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 63, 128, 129, 136, 255, 256, 1000, 4099])
+def test_totals_are_numpys_pairwise_sums_bit_for_bit(n):
+    # Rows longer than 128 values take the kernel's split (walked with a stack); routes
+    # on the grid have hundreds of pieces. Values of very different sizes make any other
+    # order of additions show in the last bits.
+    rng = np.random.default_rng(n)
+    per = rng.lognormal(0.0, 3.0, (END + 1, n)) * rng.choice([1.0, 1e-8, 1e8], (END + 1, n))
+    assert table_totals(per) == tuple(per[:TOTALS].sum(axis=1).tolist())
 
 
 def test_cut_matches_the_per_leg_reference():

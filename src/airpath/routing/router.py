@@ -286,11 +286,11 @@ class Router:
         if spec.name == "shortest":
             label_against(main, main)
         elif alternatives:  # the shortest route may be shown: it is a whole route
-            shortest = ctx.solve(self._shortest_spec(spec.pollutant, fld), None)
+            shortest = ctx.solve(ctx.shortest_spec, None)
             label_against(main, shortest)
             routes += find_alternatives(ctx, main, shortest, alternatives)
         else:  # only its distance, dose and edges are needed
-            label_against(main, ctx.totals(self._shortest_spec(spec.pollutant, fld)))
+            label_against(main, ctx.totals(ctx.shortest_spec))
         return RouteResult(
             routes=routes,
             pollutant=spec.pollutant,
@@ -301,10 +301,6 @@ class Router:
             destination=(d.lat, d.lon),
             meta={"snap_distance_m": [round(o.distance_m, 1), round(d.distance_m, 1)]},
         )
-
-    @staticmethod
-    def _shortest_spec(pollutant: str, fld: PollutionField) -> pf.ProfileSpec:
-        return pf.make_spec("shortest", pollutant, tuple(fld.concentration_ugm3))
 
     def _seg_len(self, s: Snap) -> float:
         e = s.edge_fwd if s.edge_fwd >= 0 else s.edge_bwd
@@ -409,6 +405,13 @@ class _Query:
         w = self.router._weights(self.state, spec)
         metric = self.state.metrics.get(spec.key)
         return self.finish(spec, *self.best_path(w, metric), detail=detail)
+
+    @property
+    def shortest_spec(self) -> pf.ProfileSpec:
+        """The shortest profile the request's routes are compared against (its pollutant
+        already checked against the field by the request's own spec)."""
+        p = self.spec.pollutant
+        return pf.make_spec("shortest", p, (p,))
 
     def totals(self, spec: pf.ProfileSpec) -> Totals:
         """The distance, dose and edges of the best route for a preset ``spec``, without

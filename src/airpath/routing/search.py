@@ -95,7 +95,7 @@ def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> Pa
         part = path.b - path.a
         return float(part @ length[path.e]), float(part @ base[path.e]), path
 
-    shortest = q.solve(pf.make_spec("shortest", spec.pollutant, (spec.pollutant,)), None)
+    shortest = q.solve(q.shortest_spec, None)
     budget = shortest.distance_m * (1.0 + max_detour_pct / 100.0) + 1e-6
     dist, value, path = solve(0.0)
     if dist <= budget:
