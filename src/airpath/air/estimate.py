@@ -320,16 +320,13 @@ class _Baseline:
         for p in self.space.pollutants:
             snap = self.smoother.snapshot(p, t_s, self.staleness_s)
             prior = self.space.prior_ugm3[p]
-            if len(snap.edges) and self.relative_to_prior:
-                mean = prior * np.exp(self._interpolate(snap, snap.log_ratio))
-                std = lognormal_std(mean, self.prior_log_sd**2)
-            elif len(snap.edges):  # the observed streets' concentrations, spread
-                observed = prior[snap.edges] * np.exp(snap.log_ratio)
-                mean = self._interpolate(snap, observed)
-                std = lognormal_std(mean, self.prior_log_sd**2)
-            else:
+            if not len(snap.edges):
                 mean = prior
-                std = lognormal_std(prior, self.prior_log_sd**2)
+            elif self.relative_to_prior:
+                mean = prior * np.exp(self._interpolate(snap, snap.log_ratio))
+            else:  # the observed streets' concentrations, spread
+                mean = self._interpolate(snap, prior[snap.edges] * np.exp(snap.log_ratio))
+            std = lognormal_std(mean, self.prior_log_sd**2)
             n_h = len(horizons_min)
             out[p] = PollutantEstimate(
                 np.tile(mean, (n_h, 1)),
