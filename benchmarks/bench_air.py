@@ -250,26 +250,23 @@ def main() -> int:
         return 1
     try:
         network = _network()
-        report = evaluate(
-            network,
-            OUT / "air",
-            EvaluationConfig.create(hours=args.hours, seed=args.seed, n_trips=args.trips),
-            stations_file=DATA / "bcn" / "stations_realtime_2024-04-21T19.json",
-            beijing_dir=DATA / "beijing" if (DATA / "beijing").is_dir() else None,
-            progress=lambda m: print(f"  … {m}", file=sys.stderr, flush=True),
-        )
+
+        def day(seed: int, out: Path, beijing_dir: Path | None) -> dict[str, Any]:
+            return evaluate(
+                network,
+                out,
+                EvaluationConfig.create(hours=args.hours, seed=seed, n_trips=args.trips),
+                stations_file=DATA / "bcn" / "stations_realtime_2024-04-21T19.json",
+                beijing_dir=beijing_dir,
+                progress=lambda m: print(f"  … {m}", file=sys.stderr, flush=True),
+            )
+
+        beijing = DATA / "beijing"
+        report = day(args.seed, OUT / "air", beijing if beijing.is_dir() else None)
         others = []
         for seed in (int(s) for s in args.more_seeds.split(",") if s.strip()):
             print(f"  … seed {seed}", file=sys.stderr, flush=True)
-            other = evaluate(
-                network,
-                OUT / "air" / f"seed-{seed}",
-                EvaluationConfig.create(hours=args.hours, seed=seed, n_trips=args.trips),
-                stations_file=DATA / "bcn" / "stations_realtime_2024-04-21T19.json",
-                beijing_dir=None,
-                progress=lambda m: print(f"  … {m}", file=sys.stderr, flush=True),
-            )
-            others.append(_seed_row(other))
+            others.append(_seed_row(day(seed, OUT / "air" / f"seed-{seed}", None)))
     except (AirpathError, ValueError) as exc:
         print(f"bench_air: {exc}", file=sys.stderr)
         return 1
