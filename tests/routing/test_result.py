@@ -31,12 +31,14 @@ from airpath.routing.detail_kernels import (
     LENGTH,
     TOTALS,
     _bearing,
+    between_totals,
     path_points,
+    piece_table,
     table_totals,
 )
 from airpath.routing.engines import CCHEngine, Endpoint
 from airpath.routing.field import PollutionField
-from airpath.routing.result import Route, _Detail
+from airpath.routing.result import Path, Route, _Detail
 from airpath.routing.router import Router
 from result_reference import (
     ref_bearings,
@@ -116,6 +118,31 @@ def test_totals_are_numpys_pairwise_sums_bit_for_bit(n):
     rng = np.random.default_rng(n)
     per = rng.lognormal(0.0, 3.0, (END + 1, n)) * rng.choice([1.0, 1e-8, 1e8], (END + 1, n))
     assert table_totals(per) == tuple(per[:TOTALS].sum(axis=1).tolist())
+
+
+@pytest.mark.parametrize("n", [0, 1, 8, 129, 300])
+def test_totals_of_an_engine_answer_are_the_route_tables_bit_for_bit(n):
+    # A hierarchy's answer (first piece, whole edges, last piece) summed without the
+    # table gives the bits the table gives, also where an end piece is too short to keep
+    # (left out of both sums and of the edges) and past the 128 values of one block.
+    rng = np.random.default_rng(n)
+    m = 1000
+    length = rng.lognormal(3.0, 2.0, m)
+    inhaled = rng.lognormal(-3.0, 2.0, m)
+    conc = rng.lognormal(3.0, 1.0, m) * rng.choice([1.0, 1e-6, 1e6], m)
+    edges = rng.integers(0, m, n).tolist()
+    for first_a, last_b in [(0.3, 0.6), (1.0, 0.6), (0.3, 0.0), (1.0 - 1e-13, 1e-13)]:
+        first = (int(rng.integers(0, m)), first_a, 1.0)
+        last = (int(rng.integers(0, m)), 0.0, last_b)
+        path = Path.between(first, edges, last)
+        e, per = piece_table(path.e, path.a, path.b, length, length, inhaled, length, length, conc)
+        distance, dose, kept_first, kept_last = between_totals(
+            np.array(edges, dtype=np.int64), *first, *last, length, inhaled, conc
+        )
+        assert (distance, dose) == (table_totals(per)[3], table_totals(per)[5])
+        assert ([first[0]] if kept_first else []) + edges + (
+            [last[0]] if kept_last else []
+        ) == e.tolist()
 
 
 def test_cut_matches_the_per_leg_reference():

@@ -43,6 +43,33 @@ TURN_KINDS = (
 
 
 @njit(cache=True, nogil=True)
+def _put_piece(
+    per: np.ndarray,
+    i: int,
+    k: int,
+    a: float,
+    b: float,
+    length: np.ndarray,
+    duration: np.ndarray,
+    inhaled: np.ndarray,
+    climb: np.ndarray,
+    descent: np.ndarray,
+    conc: np.ndarray,
+) -> None:
+    """Column ``i`` of a piece table: edge ``k`` from fraction ``a`` to ``b``."""
+    f = b - a
+    per[INHALED, i] = f * inhaled[k]
+    per[CLIMB, i] = f * climb[k]
+    per[DESCENT, i] = f * descent[k]
+    per[LENGTH, i] = f * length[k]
+    per[DURATION, i] = f * duration[k]
+    per[DOSE, i] = conc[k] * per[INHALED, i]
+    per[CONC, i] = conc[k]
+    per[START, i] = a
+    per[END, i] = b
+
+
+@njit(cache=True, nogil=True)
 def piece_table(
     e: np.ndarray,
     a: np.ndarray,
@@ -64,17 +91,47 @@ def piece_table(
     per = np.empty((END + 1, n))
     for i in range(n):
         j = keep[i]
-        k = e[j]
-        f = b[j] - a[j]
-        per[INHALED, i] = f * inhaled[k]
-        per[CLIMB, i] = f * climb[k]
-        per[DESCENT, i] = f * descent[k]
-        per[LENGTH, i] = f * length[k]
-        per[DURATION, i] = f * duration[k]
-        per[DOSE, i] = conc[k] * per[INHALED, i]
-        per[CONC, i] = conc[k]
-        per[START, i] = a[j]
-        per[END, i] = b[j]
+        _put_piece(per, i, e[j], a[j], b[j], length, duration, inhaled, climb, descent, conc)
+    return edge, per
+
+
+@njit(cache=True, nogil=True)
+def between_table(
+    edges: np.ndarray,
+    first_e: int,
+    first_a: float,
+    first_b: float,
+    last_e: int,
+    last_a: float,
+    last_b: float,
+    length: np.ndarray,
+    duration: np.ndarray,
+    inhaled: np.ndarray,
+    climb: np.ndarray,
+    descent: np.ndarray,
+    conc: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`piece_table` of the pieces ``first``, the whole of each of ``edges``, then
+    ``last`` (a hierarchy's answer), without making their three arrays first."""
+    kept_first = first_b - first_a > MIN_PIECE
+    kept_last = last_b - last_a > MIN_PIECE
+    n = edges.shape[0] + kept_first + kept_last
+    edge = np.empty(n, np.int64)
+    per = np.empty((END + 1, n))
+    i = 0
+    if kept_first:
+        edge[0] = first_e
+        _put_piece(
+            per, 0, first_e, first_a, first_b, length, duration, inhaled, climb, descent, conc
+        )
+        i = 1
+    for k in edges:
+        edge[i] = k
+        _put_piece(per, i, k, 0.0, 1.0, length, duration, inhaled, climb, descent, conc)
+        i += 1
+    if kept_last:
+        edge[i] = last_e
+        _put_piece(per, i, last_e, last_a, last_b, length, duration, inhaled, climb, descent, conc)
     return edge, per
 
 
@@ -152,6 +209,45 @@ def table_totals(per: np.ndarray) -> tuple[float, float, float, float, float, fl
         _pairwise_sum(per[DURATION]),
         _pairwise_sum(per[DOSE]),
     )
+
+
+@njit(cache=True, nogil=True)
+def between_totals(
+    edges: np.ndarray,
+    first_e: int,
+    first_a: float,
+    first_b: float,
+    last_e: int,
+    last_a: float,
+    last_b: float,
+    length: np.ndarray,
+    inhaled: np.ndarray,
+    conc: np.ndarray,
+) -> tuple[float, float, bool, bool]:
+    """The length and dose of the pieces ``first``, the whole of each of ``edges``, then
+    ``last``, at concentration ``conc``, and whether the first and the last piece are
+    kept (longer than ``MIN_PIECE`` of their edge).
+
+    The numbers :func:`piece_table` and :func:`table_totals` give for those pieces, the
+    same bits (the same products, summed in the same order), without the table: what a
+    route is compared against needs only these two."""
+    n = edges.shape[0] + 2
+    rows = np.empty((2, n))
+    m = 0
+    for i in range(n):
+        if i == 0:
+            k, f = first_e, first_b - first_a
+        elif i == n - 1:
+            k, f = last_e, last_b - last_a
+        else:
+            k, f = edges[i - 1], 1.0 - 0.0  # a whole edge: b - a as piece_table takes it
+        if f > MIN_PIECE:
+            rows[0, m] = f * length[k]
+            rows[1, m] = conc[k] * (f * inhaled[k])
+            m += 1
+    kept_first = first_b - first_a > MIN_PIECE
+    kept_last = last_b - last_a > MIN_PIECE
+    return _pairwise_sum(rows[0, :m]), _pairwise_sum(rows[1, :m]), kept_first, kept_last
 
 
 @njit(cache=True, nogil=True)

@@ -23,7 +23,7 @@ import routingkit_cch
 
 from airpath.network.store import Network
 from airpath.routing import kernels
-from airpath.routing.result import Path, Piece
+from airpath.routing.result import Between, Path, Piece
 
 INF_WEIGHT = 2**31 - 1  # RoutingKit's inf_weight
 
@@ -166,12 +166,12 @@ def _cheapest(ends: list[Endpoint], node: int) -> Endpoint:
     return best
 
 
-def path_from_cch(
+def between_from_cch(
     node_path: list[int], arc_path: list[int], sources: list[Endpoint], targets: list[Endpoint]
-) -> Path:
+) -> Between:
     """Pieces of a CCH answer, with the partial first and last edges."""
     first = _cheapest(sources, node_path[0]).piece
-    return Path.between(first, arc_path, _cheapest(targets, node_path[-1]).piece)
+    return Between(first, arc_path, _cheapest(targets, node_path[-1]).piece)
 
 
 def flexible(
@@ -206,4 +206,4 @@ def flexible(
         n = int(heads[pb[n]])
     arcs = back[::-1] + fwd
     nodes = [first, n]
-    return float(cost), path_from_cch(nodes, arcs, sources, targets)
+    return float(cost), between_from_cch(nodes, arcs, sources, targets).path()

@@ -32,6 +32,8 @@ from airpath.routing.detail_kernels import (
     START,
     TURN_KINDS,
     at_times,
+    between_table,
+    between_totals,
     piece_table,
     route_detail,
     table_totals,
@@ -190,6 +192,19 @@ class Path(NamedTuple):
         return cls(e, a, b)
 
 
+class Between(NamedTuple):
+    """A contraction hierarchy's answer as it comes: ``first``, the whole of each of
+    ``edges`` (the engine's list), then ``last``. Its totals need no arrays
+    (:func:`path_totals`); a route makes it a :class:`Path`."""
+
+    first: Piece
+    edges: list[int]
+    last: Piece
+
+    def path(self) -> Path:
+        return Path.between(self.first, self.edges, self.last)
+
+
 class Totals(NamedTuple):
     """What a route is compared against when only its numbers are needed (the shortest
     route, when it is not shown): its distance, dose and edges."""
@@ -201,7 +216,7 @@ class Totals(NamedTuple):
 
 def _pieces(
     network: Network,
-    path: Path,
+    path: Path | Between,
     conc: np.ndarray,
     horizons_s: np.ndarray,
     depart_offset_s: float | None,
@@ -209,10 +224,7 @@ def _pieces(
     """``piece_table`` of ``path`` under ``conc``, at the rider's times when departing
     ``depart_offset_s`` after the field's time; no piece left raises."""
     arrays = network.arrays  # plain dict lookups (Network attributes go via __getattr__)
-    e, per = piece_table(
-        path.e,
-        path.a,
-        path.b,
+    quantities = (
         arrays["edge_length_m"],
         arrays["edge_duration_s"],
         arrays["edge_inhaled_m3"],
@@ -220,6 +232,11 @@ def _pieces(
         arrays["edge_descent_m"],
         conc[0],
     )
+    if isinstance(path, Between):
+        edges = np.array(path.edges, dtype=np.int64)
+        e, per = between_table(edges, *path.first, *path.last, *quantities)
+    else:
+        e, per = piece_table(path.e, path.a, path.b, *quantities)
     if not len(e):
         raise SameEndpointsError("origin and destination are the same place")
     if depart_offset_s is not None:
@@ -229,12 +246,35 @@ def _pieces(
 
 def path_totals(
     network: Network,
-    path: Path,
+    path: Path | Between,
     conc: np.ndarray,
     horizons_s: np.ndarray,
     depart_offset_s: float | None,
 ) -> Totals:
     """The :class:`Totals` of ``path``: the same numbers as :func:`assemble`'s route."""
+    if isinstance(path, Between) and (depart_offset_s is None or conc.shape[0] == 1):
+        # One horizon: every piece is at conc[0], whatever the rider's times.
+        arrays = network.arrays
+        (fe, fa, fb), (le, la, lb) = path.first, path.last
+        distance, dose, kept_first, kept_last = between_totals(
+            np.array(path.edges, dtype=np.int64),
+            fe,
+            fa,
+            fb,
+            le,
+            la,
+            lb,
+            arrays["edge_length_m"],
+            arrays["edge_inhaled_m3"],
+            conc[0],
+        )
+        edges = [fe] if kept_first else []
+        edges += path.edges
+        if kept_last:
+            edges.append(le)
+        if not edges:
+            raise SameEndpointsError("origin and destination are the same place")
+        return Totals(distance, dose, edges)
     e, per = _pieces(network, path, conc, horizons_s, depart_offset_s)
     _volume, _climb, _descent, distance, _duration, dose = table_totals(per)
     return Totals(distance, dose, e.tolist())
@@ -242,7 +282,7 @@ def path_totals(
 
 def assemble(
     network: Network,
-    path: Path,
+    path: Path | Between,
     profile: str,
     engine: str,
     conc: np.ndarray,

@@ -35,9 +35,17 @@ from airpath.network.store import Network
 from airpath.routing import profiles as pf
 from airpath.routing.alternatives import find_alternatives, label_against
 from airpath.routing.cch_large import LARGE_NETWORK_EDGES, LargeCCHEngine
-from airpath.routing.engines import CCHEngine, Endpoint, Engine, Metric, flexible, path_from_cch
+from airpath.routing.engines import (
+    CCHEngine,
+    Endpoint,
+    Engine,
+    Metric,
+    between_from_cch,
+    flexible,
+)
 from airpath.routing.field import PollutionField
 from airpath.routing.result import (
+    Between,
     Path,
     Piece,
     Route,
@@ -420,16 +428,19 @@ class _Query:
         path, _engine = self.best_path(w, self.state.metrics.get(spec.key))
         return path_totals(self.network, path, self.conc, self.horizons_s, self.offset)
 
-    def best_path(self, w: FloatArray, metric: Metric | None) -> tuple[Path, str]:
+    def best_path(self, w: FloatArray, metric: Metric | None) -> tuple[Path | Between, str]:
+        """The least-cost pieces under ``w`` and the engine that found them: a hierarchy's
+        answer as it comes (:class:`.Between`) with ``metric``, else a :class:`.Path`."""
         src, tgt, direct = self.endpoints(w)
-        cost, path, engine = float("inf"), None, "flexible"
+        cost, engine = float("inf"), "flexible"
+        path: Path | Between | None = None
         if src and tgt:
             if metric is not None:
                 dist, nodes, arcs = metric.query(src, tgt)
                 if dist is not None:
                     cost, path, engine = (
                         dist / metric.scale,
-                        path_from_cch(nodes, arcs, src, tgt),
+                        between_from_cch(nodes, arcs, src, tgt),
                         "cch",
                     )
             else:
@@ -442,7 +453,7 @@ class _Query:
         return path, engine
 
     def finish(
-        self, spec: pf.ProfileSpec, path: Path, engine: str, *, detail: bool = True
+        self, spec: pf.ProfileSpec, path: Path | Between, engine: str, *, detail: bool = True
     ) -> Route:
         return assemble(
             self.network,

@@ -17,7 +17,7 @@ import numpy as np
 from airpath.errors import NoRouteError
 from airpath.routing import kernels
 from airpath.routing import profiles as pf
-from airpath.routing.result import Path, Piece
+from airpath.routing.result import Between, Path, Piece
 
 if TYPE_CHECKING:
     from airpath.routing.router import _Query
@@ -92,10 +92,11 @@ def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> Pa
 
     def solve(lam: float) -> tuple[float, float, Path]:
         path, _engine = q.best_path(base + lam * length, None)  # numba, per-request weights
+        assert isinstance(path, Path)  # what best_path answers without a hierarchy
         part = path.b - path.a
         return float(part @ length[path.e]), float(part @ base[path.e]), path
 
-    shortest = q.solve(q.shortest_spec, None)
+    shortest = q.totals(q.shortest_spec)  # its distance is the budget's base
     budget = shortest.distance_m * (1.0 + max_detour_pct / 100.0) + 1e-6
     dist, value, path = solve(0.0)
     if dist <= budget:
@@ -108,11 +109,12 @@ def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> Pa
             best = (v_hi, p_hi)
             break
         lo, hi = hi, hi * 4.0
-    if best is None:
-        legs = shortest.legs
-        return Path(
-            np.array(legs.edge_id, dtype=np.int64), np.array(legs.start), np.array(legs.end)
+    if best is None:  # no λ tried made a route short enough: the shortest route
+        short = q.shortest_spec
+        found, _engine = q.best_path(
+            q.router._weights(q.state, short), q.state.metrics.get(short.key)
         )
+        return found.path() if isinstance(found, Between) else found
     for _ in range(LAMBDA_STEPS):
         mid = 0.5 * (lo + hi)
         d_mid, v_mid, p_mid = solve(mid)
