@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -118,8 +118,14 @@ class Route:
 
     def to_feature(self) -> dict[str, Any]:
         """A GeoJSON Feature: LineString geometry, the statistics as properties."""
-        props = {k: v for k, v in asdict(self).items() if k not in ("coordinates", "edge_path")}
-        props["legs"] = [asdict(leg) for leg in self.legs]
+        props: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("coordinates", "edge_path"):  # the geometry; internal
+                continue
+            value = getattr(self, f.name)
+            if f.name in ("legs", "steps"):  # records to JSON objects (copies)
+                value = [asdict(record) for record in value]
+            props[f.name] = value
         return {
             "type": "Feature",
             "geometry": {"type": "LineString", "coordinates": self.coordinates},
