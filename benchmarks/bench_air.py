@@ -131,7 +131,8 @@ def render(report: dict[str, Any], command: str) -> str:
     for prof, share in t["share_realised"]["achieved"].items():
         lines.append(
             f"| share of achievable dose reduction, {prof} | "
-            f"{share['share_of_median_reduction']:.2f} (of total dose saved "
+            f"{share['share_of_median_reduction']:.2f} (95 % interval over the trips "
+            f"{_interval(share)}; of total dose saved "
             f"{share['share_of_total_dose_saved']:.2f}) | ≥ {t['share_realised']['target']} | "
             f"{_verdict(t['share_realised']['met'][prof])} |"
         )
@@ -203,6 +204,13 @@ def render(report: dict[str, Any], command: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _interval(share: dict[str, Any]) -> str:
+    """The bootstrap interval of a share of the median reduction, "low–high" (reports
+    written before it was computed have none: "not computed")."""
+    low, high = share.get("share_of_median_reduction_ci95") or (None, None)
+    return "not computed" if low is None or high is None else f"{low:.2f}–{high:.2f}"
 
 
 def _seed_row(report: dict[str, Any]) -> dict[str, Any]:

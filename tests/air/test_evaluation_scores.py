@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from airpath.air.evaluation_exposure import (
     _summarise,
     dose_under_ug,
     exposure_benefit,
+    median_share_interval,
     random_trips,
 )
 from airpath.air.evaluation_scores import IncidentRecord, ScoreTable
@@ -87,6 +89,26 @@ def test_reductions_medians_and_share_by_hand():
     share = out["share_realised"]["ours"]["least_exposure"]
     assert share["share_of_median_reduction"] == pytest.approx(0.7)
     assert share["share_of_total_dose_saved"] == pytest.approx(12.0 / 15.0)
+
+
+def test_median_share_interval_is_a_paired_bootstrap():
+    rng = np.random.default_rng(4)
+    truth = rng.gamma(2.0, 3.0, 200)
+    # The same reductions: every resample's ratio is exactly 1.
+    assert median_share_interval(truth, truth) == [1.0, 1.0]
+    # Half of each: the interval sits around 0.5 and holds the sample's own share.
+    half = median_share_interval(0.5 * truth, truth)
+    assert half == pytest.approx([0.5, 0.5])
+    noisy = truth * rng.uniform(0.5, 1.1, 200)
+    low, high = median_share_interval(noisy, truth)
+    assert low < np.median(noisy) / np.median(truth) < high
+    assert 0.1 < high - low < 0.5  # 200 trips: wide, but not everything
+    # Resamples are paired: shuffling the field's trips against the truth's widens it.
+    low_s, high_s = median_share_interval(rng.permutation(noisy), truth)
+    assert high_s - low_s > high - low
+    # Nothing to resample, or no resample with a positive truth median.
+    assert all(math.isnan(v) for v in median_share_interval(np.array([]), np.array([])))
+    assert all(math.isnan(v) for v in median_share_interval(truth[:3], -truth[:3]))
 
 
 def test_exposure_benefit_recomputes_dose_under_the_truth(helsinki):

@@ -11,6 +11,13 @@ profile: the median of ``100 × (1 - dose / dose_shortest)`` and of the extra di
 ``100 × (distance / distance_shortest - 1)`` over the trips. The share of the achievable
 reduction a field realises is its median reduction over the truth's, and (less noisy,
 also reported) its total dose saved over the truth's total dose saved.
+
+The share of the median reduction is a ratio of two medians of a few hundred trips, and
+the reductions around the median are spread thinly (on the simulated Barcelona day the
+truth's balanced routes save 3 % at the 40th percentile and 7 % at the 60th), so it
+moves with the sample of trips far more than the field's quality does. Its 95 % interval
+from a paired bootstrap over the trips (each resample takes the same trips for the truth
+and the field, :data:`BOOTSTRAP_SAMPLES` resamples, a fixed seed) is reported with it.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from airpath.sensors.incidents import project_m
 
 TRUTH = "truth"
 PROFILES = ("least_exposure", "balanced")
+BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -145,10 +154,12 @@ def _summarise(
 ) -> dict[str, Any]:
     table: dict[str, dict[str, dict[str, float]]] = {}
     saved: dict[str, dict[str, float]] = {}
+    reductions: dict[tuple[str, str], FloatArray] = {}
     for name, per_profile in raw.items():
         for prof, out in per_profile.items():
             dose, dist = np.asarray(out.dose_ug), np.asarray(out.distance_m)
             reduction = 100.0 * (1.0 - dose / np.maximum(base_dose, 1e-12))
+            reductions[name, prof] = reduction
             extra = 100.0 * (dist / np.maximum(base_dist, 1e-9) - 1.0)
             table.setdefault(name, {})[prof] = {
                 "median_dose_reduction_pct": _median(reduction),
@@ -158,7 +169,7 @@ def _summarise(
                 "total_dose_saved_ug": float((base_dose - dose).sum()),
             }
             saved.setdefault(name, {})[prof] = float((base_dose - dose).sum())
-    share: dict[str, dict[str, dict[str, float]]] = {}
+    share: dict[str, dict[str, dict[str, float | list[float]]]] = {}
     for name in raw:
         if name == TRUTH:
             continue
@@ -168,6 +179,9 @@ def _summarise(
             best_total = saved[TRUTH][prof]
             share.setdefault(name, {})[prof] = {
                 "share_of_median_reduction": mine / best if best > 0 else math.nan,
+                "share_of_median_reduction_ci95": median_share_interval(
+                    reductions[name, prof], reductions[TRUTH, prof]
+                ),
                 "share_of_total_dose_saved": (
                     saved[name][prof] / best_total if best_total > 0 else math.nan
                 ),
@@ -181,6 +195,31 @@ def _summarise(
         "table": table,
         "share_realised": share,
     }
+
+
+def median_share_interval(
+    mine: FloatArray,
+    truth: FloatArray,
+    *,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> list[float]:
+    """``[low, high]``: the 95 % paired-bootstrap interval of ``median(mine) /
+    median(truth)`` (per-trip reductions, the same trips in the same order); resamples
+    whose truth median is not positive are left out, NaNs when no trip or no resample
+    is left."""
+    n = len(truth)
+    if n == 0 or len(mine) != n:
+        return [math.nan, math.nan]
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, (samples, n))
+    best = np.median(truth[idx], axis=1)
+    ok = best > 0
+    if not ok.any():
+        return [math.nan, math.nan]
+    ratio = np.median(mine[idx[ok]], axis=1) / best[ok]
+    low, high = np.percentile(ratio, [2.5, 97.5])
+    return [float(low), float(high)]
 
 
 def _median(a: FloatArray) -> float:
