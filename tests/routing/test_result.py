@@ -135,9 +135,10 @@ def test_totals_of_an_engine_answer_are_the_route_tables_bit_for_bit(n):
         first = (int(rng.integers(0, m)), first_a, 1.0)
         last = (int(rng.integers(0, m)), 0.0, last_b)
         path = Path.between(first, edges, last)
-        e, per = piece_table(path.e, path.a, path.b, length, length, inhaled, length, length, conc)
+        quantities = (length, length, inhaled, length, length, conc)
+        e, per = piece_table(path.e, path.a, path.b, quantities)
         distance, dose, kept_first, kept_last = between_totals(
-            np.array(edges, dtype=np.int64), *first, *last, length, inhaled, conc
+            np.array(edges, dtype=np.int64), first, last, quantities
         )
         assert (distance, dose) == (table_totals(per)[3], table_totals(per)[5])
         assert ([first[0]] if kept_first else []) + edges + (

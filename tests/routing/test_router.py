@@ -386,6 +386,8 @@ kernels_used = {
     "snap": snapgrid._locate,
     "detail": detail_kernels.route_detail,
     "pieces": detail_kernels.piece_table,
+    "engine answer": detail_kernels.between_table,
+    "engine answer totals": detail_kernels.between_totals,
     "totals": detail_kernels.table_totals,
     "times": detail_kernels.at_times,
     "per-request search": kernels.bidirectional,
@@ -409,4 +411,7 @@ def test_warm_up_readies_every_kernel_a_request_uses(helsinki_dir):
         check=True,
         timeout=600,
     ).stdout.strip()
-    assert out == "[] ['detail', 'per-request search', 'pieces', 'snap', 'times', 'totals']"
+    assert out == (
+        "[] ['detail', 'engine answer', 'engine answer totals', 'per-request search', "
+        "'pieces', 'snap', 'times', 'totals']"
+    )

@@ -25,6 +25,10 @@ from numba import njit
 # first TOTALS rows gives a route's totals; the rows from LENGTH on are a leg's numbers.
 INHALED, CLIMB, DESCENT, LENGTH, DURATION, DOSE, CONC, START, END = range(9)
 TOTALS = DOSE + 1
+# A piece: (edge, start fraction, end fraction). The edge quantities a piece table takes,
+# per edge: length, duration, inhaled volume, climb, descent, concentration.
+Piece = tuple[int, float, float]
+Quantities = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # A piece covering at most this fraction of its edge is left out of a route.
 MIN_PIECE = 1e-12
 # The first codes of a run's maneuver are the compass direction a route departs in
@@ -43,20 +47,9 @@ TURN_KINDS = (
 
 
 @njit(cache=True, nogil=True)
-def _put_piece(
-    per: np.ndarray,
-    i: int,
-    k: int,
-    a: float,
-    b: float,
-    length: np.ndarray,
-    duration: np.ndarray,
-    inhaled: np.ndarray,
-    climb: np.ndarray,
-    descent: np.ndarray,
-    conc: np.ndarray,
-) -> None:
+def _put_piece(per: np.ndarray, i: int, k: int, a: float, b: float, quantities: Quantities) -> None:
     """Column ``i`` of a piece table: edge ``k`` from fraction ``a`` to ``b``."""
+    length, duration, inhaled, climb, descent, conc = quantities
     f = b - a
     per[INHALED, i] = f * inhaled[k]
     per[CLIMB, i] = f * climb[k]
@@ -71,15 +64,7 @@ def _put_piece(
 
 @njit(cache=True, nogil=True)
 def piece_table(
-    e: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    length: np.ndarray,
-    duration: np.ndarray,
-    inhaled: np.ndarray,
-    climb: np.ndarray,
-    descent: np.ndarray,
-    conc: np.ndarray,
+    e: np.ndarray, a: np.ndarray, b: np.ndarray, quantities: Quantities
 ) -> tuple[np.ndarray, np.ndarray]:
     """The edges of the pieces ``(e[i], a[i], b[i])`` longer than ``MIN_PIECE`` of their
     edge, and the table of those pieces (rows INHALED to END): the fraction
@@ -91,28 +76,18 @@ def piece_table(
     per = np.empty((END + 1, n))
     for i in range(n):
         j = keep[i]
-        _put_piece(per, i, e[j], a[j], b[j], length, duration, inhaled, climb, descent, conc)
+        _put_piece(per, i, e[j], a[j], b[j], quantities)
     return edge, per
 
 
 @njit(cache=True, nogil=True)
 def between_table(
-    edges: np.ndarray,
-    first_e: int,
-    first_a: float,
-    first_b: float,
-    last_e: int,
-    last_a: float,
-    last_b: float,
-    length: np.ndarray,
-    duration: np.ndarray,
-    inhaled: np.ndarray,
-    climb: np.ndarray,
-    descent: np.ndarray,
-    conc: np.ndarray,
+    edges: np.ndarray, first: Piece, last: Piece, quantities: Quantities
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`piece_table` of the pieces ``first``, the whole of each of ``edges``, then
     ``last`` (a hierarchy's answer), without making their three arrays first."""
+    first_e, first_a, first_b = first
+    last_e, last_a, last_b = last
     kept_first = first_b - first_a > MIN_PIECE
     kept_last = last_b - last_a > MIN_PIECE
     n = edges.shape[0] + kept_first + kept_last
@@ -121,17 +96,15 @@ def between_table(
     i = 0
     if kept_first:
         edge[0] = first_e
-        _put_piece(
-            per, 0, first_e, first_a, first_b, length, duration, inhaled, climb, descent, conc
-        )
+        _put_piece(per, 0, first_e, first_a, first_b, quantities)
         i = 1
     for k in edges:
         edge[i] = k
-        _put_piece(per, i, k, 0.0, 1.0, length, duration, inhaled, climb, descent, conc)
+        _put_piece(per, i, k, 0.0, 1.0, quantities)
         i += 1
     if kept_last:
         edge[i] = last_e
-        _put_piece(per, i, last_e, last_a, last_b, length, duration, inhaled, climb, descent, conc)
+        _put_piece(per, i, last_e, last_a, last_b, quantities)
     return edge, per
 
 
@@ -213,41 +186,15 @@ def table_totals(per: np.ndarray) -> tuple[float, float, float, float, float, fl
 
 @njit(cache=True, nogil=True)
 def between_totals(
-    edges: np.ndarray,
-    first_e: int,
-    first_a: float,
-    first_b: float,
-    last_e: int,
-    last_a: float,
-    last_b: float,
-    length: np.ndarray,
-    inhaled: np.ndarray,
-    conc: np.ndarray,
+    edges: np.ndarray, first: Piece, last: Piece, quantities: Quantities
 ) -> tuple[float, float, bool, bool]:
-    """The length and dose of the pieces ``first``, the whole of each of ``edges``, then
-    ``last``, at concentration ``conc``, and whether the first and the last piece are
-    kept (longer than ``MIN_PIECE`` of their edge).
-
-    The numbers :func:`piece_table` and :func:`table_totals` give for those pieces, the
-    same bits (the same products, summed in the same order), without the table: what a
-    route is compared against needs only these two."""
-    n = edges.shape[0] + 2
-    rows = np.empty((2, n))
-    m = 0
-    for i in range(n):
-        if i == 0:
-            k, f = first_e, first_b - first_a
-        elif i == n - 1:
-            k, f = last_e, last_b - last_a
-        else:
-            k, f = edges[i - 1], 1.0 - 0.0  # a whole edge: b - a as piece_table takes it
-        if f > MIN_PIECE:
-            rows[0, m] = f * length[k]
-            rows[1, m] = conc[k] * (f * inhaled[k])
-            m += 1
-    kept_first = first_b - first_a > MIN_PIECE
-    kept_last = last_b - last_a > MIN_PIECE
-    return _pairwise_sum(rows[0, :m]), _pairwise_sum(rows[1, :m]), kept_first, kept_last
+    """The length and dose of :func:`between_table`'s pieces (the sums
+    :func:`table_totals` gives) and whether the first and the last piece are kept: what
+    a route is compared against needs only these, from one call."""
+    _edge, per = between_table(edges, first, last, quantities)
+    kept_first = first[2] - first[1] > MIN_PIECE
+    kept_last = last[2] - last[1] > MIN_PIECE
+    return _pairwise_sum(per[LENGTH]), _pairwise_sum(per[DOSE]), kept_first, kept_last
 
 
 @njit(cache=True, nogil=True)

@@ -23,7 +23,8 @@ import routingkit_cch
 
 from airpath.network.store import Network
 from airpath.routing import kernels
-from airpath.routing.result import Between, Path, Piece
+from airpath.routing.detail_kernels import Piece
+from airpath.routing.result import Between, Path
 
 INF_WEIGHT = 2**31 - 1  # RoutingKit's inf_weight
 

@@ -31,6 +31,8 @@ from airpath.routing.detail_kernels import (
     LENGTH,
     START,
     TURN_KINDS,
+    Piece,
+    Quantities,
     at_times,
     between_table,
     between_totals,
@@ -166,9 +168,6 @@ class RouteResult:
         }
 
 
-Piece = tuple[int, float, float]  # (edge, start fraction, end fraction)
-
-
 class Path(NamedTuple):
     """Pieces travelled in order, as arrays: edge ``e[i]`` from fraction ``a[i]`` to
     ``b[i]``. The engines' answers come as whole edges between two partial ones
@@ -220,6 +219,19 @@ class Totals(NamedTuple):
     edge_path: list[int]
 
 
+def _quantities(network: Network, conc: np.ndarray) -> Quantities:
+    """The edge quantities of a piece table (see ``piece_table``), at ``conc[0]``."""
+    arrays = network.arrays  # plain dict lookups (Network attributes go via __getattr__)
+    return (
+        arrays["edge_length_m"],
+        arrays["edge_duration_s"],
+        arrays["edge_inhaled_m3"],
+        arrays["edge_climb_m"],
+        arrays["edge_descent_m"],
+        conc[0],
+    )
+
+
 def _pieces(
     network: Network,
     path: Path | Between,
@@ -229,20 +241,12 @@ def _pieces(
 ) -> tuple[IntArray, FloatArray]:
     """``piece_table`` of ``path`` under ``conc``, at the rider's times when departing
     ``depart_offset_s`` after the field's time; no piece left raises."""
-    arrays = network.arrays  # plain dict lookups (Network attributes go via __getattr__)
-    quantities = (
-        arrays["edge_length_m"],
-        arrays["edge_duration_s"],
-        arrays["edge_inhaled_m3"],
-        arrays["edge_climb_m"],
-        arrays["edge_descent_m"],
-        conc[0],
-    )
+    quantities = _quantities(network, conc)
     if isinstance(path, Between):
         edges = np.array(path.edges, dtype=np.int64)
-        e, per = between_table(edges, *path.first, *path.last, *quantities)
+        e, per = between_table(edges, path.first, path.last, quantities)
     else:
-        e, per = piece_table(path.e, path.a, path.b, *quantities)
+        e, per = piece_table(path.e, path.a, path.b, quantities)
     if not len(e):
         raise SameEndpointsError("origin and destination are the same place")
     if depart_offset_s is not None:
@@ -260,24 +264,16 @@ def path_totals(
     """The :class:`Totals` of ``path``: the same numbers as :func:`assemble`'s route."""
     if isinstance(path, Between) and (depart_offset_s is None or conc.shape[0] == 1):
         # One horizon: every piece is at conc[0], whatever the rider's times.
-        arrays = network.arrays
-        (fe, fa, fb), (le, la, lb) = path.first, path.last
         distance, dose, kept_first, kept_last = between_totals(
             np.array(path.edges, dtype=np.int64),
-            fe,
-            fa,
-            fb,
-            le,
-            la,
-            lb,
-            arrays["edge_length_m"],
-            arrays["edge_inhaled_m3"],
-            conc[0],
+            path.first,
+            path.last,
+            _quantities(network, conc),
         )
-        edges = [fe] if kept_first else []
+        edges = [path.first[0]] if kept_first else []
         edges += path.edges
         if kept_last:
-            edges.append(le)
+            edges.append(path.last[0])
         if not edges:
             raise SameEndpointsError("origin and destination are the same place")
         return Totals(distance, dose, edges)

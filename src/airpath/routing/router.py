@@ -35,6 +35,7 @@ from airpath.network.store import Network
 from airpath.routing import profiles as pf
 from airpath.routing.alternatives import find_alternatives, label_against
 from airpath.routing.cch_large import LARGE_NETWORK_EDGES, LargeCCHEngine
+from airpath.routing.detail_kernels import Piece
 from airpath.routing.engines import (
     CCHEngine,
     Endpoint,
@@ -47,7 +48,6 @@ from airpath.routing.field import PollutionField
 from airpath.routing.result import (
     Between,
     Path,
-    Piece,
     Route,
     RouteResult,
     Totals,

@@ -17,7 +17,8 @@ import numpy as np
 from airpath.errors import NoRouteError
 from airpath.routing import kernels
 from airpath.routing import profiles as pf
-from airpath.routing.result import Between, Path, Piece
+from airpath.routing.detail_kernels import Piece
+from airpath.routing.result import Between, Path
 
 if TYPE_CHECKING:
     from airpath.routing.router import _Query
