@@ -153,7 +153,6 @@ def _summarise(
     max_detour_pct: float,
 ) -> dict[str, Any]:
     table: dict[str, dict[str, dict[str, float]]] = {}
-    saved: dict[str, dict[str, float]] = {}
     reductions: dict[tuple[str, str], FloatArray] = {}
     for name, per_profile in raw.items():
         for prof, out in per_profile.items():
@@ -168,7 +167,6 @@ def _summarise(
                 "max_extra_distance_pct": float(extra.max()) if len(dose) else math.nan,
                 "total_dose_saved_ug": float((base_dose - dose).sum()),
             }
-            saved.setdefault(name, {})[prof] = float((base_dose - dose).sum())
     share: dict[str, dict[str, dict[str, float | list[float]]]] = {}
     for name in raw:
         if name == TRUTH:
@@ -176,14 +174,16 @@ def _summarise(
         for prof in raw[name]:
             best = table[TRUTH][prof]["median_dose_reduction_pct"]
             mine = table[name][prof]["median_dose_reduction_pct"]
-            best_total = saved[TRUTH][prof]
+            best_total = table[TRUTH][prof]["total_dose_saved_ug"]
             share.setdefault(name, {})[prof] = {
                 "share_of_median_reduction": mine / best if best > 0 else math.nan,
                 "share_of_median_reduction_ci95": median_share_interval(
                     reductions[name, prof], reductions[TRUTH, prof]
                 ),
                 "share_of_total_dose_saved": (
-                    saved[name][prof] / best_total if best_total > 0 else math.nan
+                    table[name][prof]["total_dose_saved_ug"] / best_total
+                    if best_total > 0
+                    else math.nan
                 ),
             }
     return {

@@ -187,14 +187,12 @@ def table_totals(per: np.ndarray) -> tuple[float, float, float, float, float, fl
 @njit(cache=True, nogil=True)
 def between_totals(
     edges: np.ndarray, first: Piece, last: Piece, quantities: Quantities
-) -> tuple[float, float, bool, bool]:
-    """The length and dose of :func:`between_table`'s pieces (the sums
-    :func:`table_totals` gives) and whether the first and the last piece are kept: what
-    a route is compared against needs only these, from one call."""
-    _edge, per = between_table(edges, first, last, quantities)
-    kept_first = first[2] - first[1] > MIN_PIECE
-    kept_last = last[2] - last[1] > MIN_PIECE
-    return _pairwise_sum(per[LENGTH]), _pairwise_sum(per[DOSE]), kept_first, kept_last
+) -> tuple[np.ndarray, float, float]:
+    """:func:`between_table`'s edges and the length and dose of its pieces (the sums
+    :func:`table_totals` gives): what a route is compared against needs only these, from
+    one call."""
+    edge, per = between_table(edges, first, last, quantities)
+    return edge, _pairwise_sum(per[LENGTH]), _pairwise_sum(per[DOSE])
 
 
 @njit(cache=True, nogil=True)

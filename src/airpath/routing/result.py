@@ -232,6 +232,12 @@ def _quantities(network: Network, conc: np.ndarray) -> Quantities:
     )
 
 
+def _some_pieces(e: IntArray) -> None:
+    """Raise :class:`SameEndpointsError` when a path keeps no piece."""
+    if not len(e):
+        raise SameEndpointsError("origin and destination are the same place")
+
+
 def _pieces(
     network: Network,
     path: Path | Between,
@@ -247,8 +253,7 @@ def _pieces(
         e, per = between_table(edges, path.first, path.last, quantities)
     else:
         e, per = piece_table(path.e, path.a, path.b, quantities)
-    if not len(e):
-        raise SameEndpointsError("origin and destination are the same place")
+    _some_pieces(e)
     if depart_offset_s is not None:
         at_times(per, e, conc, horizons_s, depart_offset_s)
     return e, per
@@ -264,21 +269,16 @@ def path_totals(
     """The :class:`Totals` of ``path``: the same numbers as :func:`assemble`'s route."""
     if isinstance(path, Between) and (depart_offset_s is None or conc.shape[0] == 1):
         # One horizon: every piece is at conc[0], whatever the rider's times.
-        distance, dose, kept_first, kept_last = between_totals(
+        e, distance, dose = between_totals(
             np.array(path.edges, dtype=np.int64),
             path.first,
             path.last,
             _quantities(network, conc),
         )
-        edges = [path.first[0]] if kept_first else []
-        edges += path.edges
-        if kept_last:
-            edges.append(path.last[0])
-        if not edges:
-            raise SameEndpointsError("origin and destination are the same place")
-        return Totals(distance, dose, edges)
-    e, per = _pieces(network, path, conc, horizons_s, depart_offset_s)
-    _volume, _climb, _descent, distance, _duration, dose = table_totals(per)
+        _some_pieces(e)
+    else:
+        e, per = _pieces(network, path, conc, horizons_s, depart_offset_s)
+        _volume, _climb, _descent, distance, _duration, dose = table_totals(per)
     return Totals(distance, dose, e.tolist())
 
 

@@ -410,9 +410,7 @@ class _Query:
         if max_detour_pct is not None and spec.uses_field:
             path = detour_limited(self, spec, max_detour_pct)
             return self.finish(spec, path, "flexible", detail=detail)
-        w = self.router._weights(self.state, spec)
-        metric = self.state.metrics.get(spec.key)
-        return self.finish(spec, *self.best_path(w, metric), detail=detail)
+        return self.finish(spec, *self.preset_path(spec), detail=detail)
 
     @property
     def shortest_spec(self) -> pf.ProfileSpec:
@@ -424,9 +422,13 @@ class _Query:
     def totals(self, spec: pf.ProfileSpec) -> Totals:
         """The distance, dose and edges of the best route for a preset ``spec``, without
         the route: what :meth:`solve` gives, less the objects nobody reads."""
-        w = self.router._weights(self.state, spec)
-        path, _engine = self.best_path(w, self.state.metrics.get(spec.key))
+        path, _engine = self.preset_path(spec)
         return path_totals(self.network, path, self.conc, self.horizons_s, self.offset)
+
+    def preset_path(self, spec: pf.ProfileSpec) -> tuple[Path | Between, str]:
+        """:meth:`best_path` under ``spec``'s weights, on its hierarchy if it has one."""
+        w = self.router._weights(self.state, spec)
+        return self.best_path(w, self.state.metrics.get(spec.key))
 
     def best_path(self, w: FloatArray, metric: Metric | None) -> tuple[Path | Between, str]:
         """The least-cost pieces under ``w`` and the engine that found them: a hierarchy's

@@ -111,10 +111,7 @@ def detour_limited(q: _Query, spec: pf.ProfileSpec, max_detour_pct: float) -> Pa
             break
         lo, hi = hi, hi * 4.0
     if best is None:  # no λ tried made a route short enough: the shortest route
-        short = q.shortest_spec
-        found, _engine = q.best_path(
-            q.router._weights(q.state, short), q.state.metrics.get(short.key)
-        )
+        found, _engine = q.preset_path(q.shortest_spec)
         return found.path() if isinstance(found, Between) else found
     for _ in range(LAMBDA_STEPS):
         mid = 0.5 * (lo + hi)
