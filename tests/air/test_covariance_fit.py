@@ -106,7 +106,9 @@ def _learn_field(model: ResidualKriging, xy_edges: np.ndarray, values: np.ndarra
 def test_the_model_fits_its_length_scale_and_noise_ratio() -> None:
     xy, fields = _field(3, 250, 1)
     space = EdgeSpace(xy, {"no2": np.full(len(xy), 20.0)})
-    start = KrigingParams(length_scale_m=300.0, covariance_refit_s=600.0)
+    # One observation per edge (no pooling into cells), to compare the plan's noise edge
+    # by edge.
+    start = KrigingParams(length_scale_m=300.0, covariance_refit_s=600.0, cell_m=0.0)
     model = ResidualKriging(space, start)
     assert model.covariance["no2"].length_scale_m == 300.0
     _learn_field(model, xy, fields)

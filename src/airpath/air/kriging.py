@@ -23,8 +23,9 @@ The two parts move at different speeds and are tracked separately:
 * **Street residual**: readings minus the level *at the time they were read* are smoothed
   per edge by an exponentially weighted mean (:class:`~airpath.air.estimate.EdgeSmoother`,
   ``τ`` = ``time_constant_s``), and interpolated by simple kriging over the
-  ``n_neighbours`` nearest observed edges (a neighbourhood limit via ``cKDTree`` keeps
-  predict linear in ``n_edges``). Referencing each reading to the level of its own time
+  ``n_neighbours`` nearest observed cells (observed edges pooled per ``cell_m`` square,
+  :func:`pool_cells`; a neighbourhood limit via ``cKDTree`` keeps predict linear in
+  ``n_edges``). Referencing each reading to the level of its own time
   means a street a bike passed 40 minutes ago still says how that street differs from the
   city, not what the city's level was 40 minutes ago. The error variance of an edge's
   mean as a measurement of its residual *now* is::
@@ -105,8 +106,9 @@ class KrigingParams:
       ``fit_covariance`` each pollutant's length scale is then fitted to the model's
       own residuals (≈1.4–1.5 km for all three on the simulated Barcelona day).
     * ``nugget_sd`` = 0.25: a single reading's noise plus its representativeness error.
-    * ``n_neighbours`` = 10: farther observed edges are screened by nearer ones (their
-      kriging weights are ~0); 10 keeps predict at ~30k edges well under a second.
+    * ``n_neighbours`` = 10: farther observed cells (see ``cell_m``) are screened by
+      nearer ones (their kriging weights are ~0); 10 keeps predict at ~30k edges well
+      under a second.
     * ``residual_decay_min`` = 60: a street anomaly persists for about an hour.
     * ``level_step_sd`` = 0.15 (log units per hour): how far the city-wide level may move in
       an hour (the daily cycle's steepest hour plus the weather). Chosen among 0.15, 0.3
@@ -137,6 +139,16 @@ class KrigingParams:
       with seed 1; 15.6, 29.0, 45.3 → 20.6, 29.1, 45.2 % with seed 2; 20.6, 45.5,
       50.6 → 19.0, 45.7, 51.1 % with seed 3: better on average for each pollutant
       (NO2 18.9 → 19.6 %), though NO2 lost 1–2 points on two of the three seeds.
+    * ``cell_m`` = 200: observed edges are pooled per 200 m square before kriging
+      (:func:`pool_cells`; 0 keeps one observation per edge). A bike's track is a string
+      of observed edges tens of metres apart, and the 10 nearest of them all lay on one
+      stretch of one track; pooled, the 10 nearest cells reach the other tracks and
+      stations within the residual's ~1.5 km length scale. On the simulated Barcelona
+      day (seed 1, ``airpath evaluate --hours 24``) RMSE below inverse distance (NO2,
+      PM10, PM2.5) went from 41.3, 46.6, 50.7 % to 42.8, 47.8, 50.1 %; 300 m cells gave
+      42.6, 48.3, 50.0 %, and 16 neighbours on 200 m cells 42.9, 48.3, 50.1 % for twice
+      the time. The correlation of the estimated and true NO2 street residual at the
+      evaluation's 08:30 moment went from 0.724 to 0.744.
     """
 
     time_constant_s: float = 900.0
@@ -154,6 +166,7 @@ class KrigingParams:
     fit_covariance: bool = True
     covariance_refit_s: float = 1800.0
     covariance_half_life_s: float = 6.0 * 3600.0
+    cell_m: float = 200.0
 
     @property
     def prior_log_var(self) -> float:
@@ -408,10 +421,11 @@ class ResidualKriging:
                 level_vars.append(min(level_var_now + extra, prm.level_sd**2))
                 decays.append(math.exp(-h / prm.residual_decay_min))
             cov = self.covariance[p]
+            obs_xy, obs_value, obs_var = self._observations(snap, t_s, p)
             out[p] = PollutantPlan(
-                self.space.xy_m[snap.edges],
-                snap.log_ratio,
-                self._noise_var(snap, t_s, p),
+                obs_xy,
+                obs_value,
+                obs_var,
                 np.asarray(levels),
                 np.asarray(level_vars),
                 np.asarray(decays),
@@ -436,6 +450,15 @@ class ResidualKriging:
         at ``t_s``: noise that averages out over the readings, the bias that does not,
         and how far the residual may have moved since they were read; times the
         pollutant's fitted ``noise_scale`` when ``scaled``."""
+        noise, lasting = self._noise_parts(snap, t_s, pollutant)
+        total = noise + lasting
+        return total * self.covariance[pollutant].noise_scale if scaled else total
+
+    def _noise_parts(
+        self, snap: Snapshot, t_s: float, pollutant: str
+    ) -> tuple[FloatArray, FloatArray]:
+        """The two parts of :meth:`_noise_var` (unscaled): the readings' noise, which
+        averages out over readings, and what does not (the bias, the move since)."""
         prm = self.params
         cov = self.covariance[pollutant]
         assert snap.n_effective is not None
@@ -444,8 +467,19 @@ class ResidualKriging:
         noise = prm.nugget_sd**2 / np.maximum(snap.n_effective, 1e-9)
         age_s = np.maximum(t_s - snap.mean_time_s, 0.0)
         moved = 2.0 * cov.residual_sd**2 * -np.expm1(-age_s / prm.residual_time_scale_s)
-        total = noise + snap.bias_sd**2 + moved
-        return total * cov.noise_scale if scaled else total
+        return noise, snap.bias_sd**2 + moved
+
+    def _observations(
+        self, snap: Snapshot, t_s: float, pollutant: str
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """What the street residual is kriged from: ``(xy, value, error variance)`` of
+        the snapshot's edges, pooled per ``cell_m`` square (:func:`pool_cells`)."""
+        xy = self.space.xy_m[snap.edges]
+        scale = self.covariance[pollutant].noise_scale
+        noise, lasting = self._noise_parts(snap, t_s, pollutant)
+        if self.params.cell_m <= 0:
+            return xy, snap.log_ratio, (noise + lasting) * scale
+        return pool_cells(xy, snap.log_ratio, noise * scale, lasting * scale, self.params.cell_m)
 
     def _update_level(
         self, pollutant: str, t_s: float, values: FloatArray, variances: FloatArray
@@ -471,9 +505,7 @@ class ResidualKriging:
         if len(snap.edges) == 0:
             return np.zeros(len(query_xy)), np.full(len(query_xy), cov.residual_sd**2)
         return simple_kriging(
-            self.space.xy_m[snap.edges],
-            snap.log_ratio,
-            self._noise_var(snap, t_s, pollutant),
+            *self._observations(snap, t_s, pollutant),
             query_xy,
             variance=cov.residual_sd**2,
             length_scale_m=cov.length_scale_m,
@@ -511,3 +543,42 @@ def simple_kriging(
     mean = (w * values[idx]).sum(axis=1)
     var = np.clip(variance - (w * k_q).sum(axis=1), 0.0, variance)
     return mean, var
+
+
+def pool_cells(
+    xy_m: FloatArray,
+    values: FloatArray,
+    noise_var: FloatArray,
+    lasting_var: FloatArray,
+    cell_m: float,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Observations pooled per ``cell_m`` square ("super-observations"): per cell the
+    inverse-variance weighted mean value and position, with an error variance that
+    averages the ``noise_var`` part (independent per observation) and keeps the
+    ``lasting_var`` part whole (the weighted mean of the cell's: a bike's readings of a
+    few neighbouring streets share its bias and the field's move since they were read).
+
+    A rider's track gives a string of observed edges a few tens of metres apart; kriging
+    over the ``n_neighbours`` nearest would spend them all on one stretch of one track,
+    far below the residual's length scale, and screen the other sensors off. Pooled,
+    the same number of neighbours reaches several tracks and stations.
+
+    >>> xy = np.array([[10.0, 10.0], [30.0, 10.0], [900.0, 10.0]])
+    >>> v, n, s = np.array([0.1, 0.3, -0.2]), np.array([0.04, 0.04, 0.02]), np.zeros(3)
+    >>> pxy, pv, pvar = pool_cells(xy, v, n, s, 200.0)
+    >>> pxy.tolist(), pv.round(3).tolist(), pvar.round(3).tolist()
+    ([[20.0, 10.0], [900.0, 10.0]], [0.2, -0.2], [0.02, 0.02])
+    """
+    cell = np.floor(xy_m / cell_m).astype(np.int64)
+    _, group = np.unique(cell, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    n = int(group.max()) + 1 if len(group) else 0
+    w = 1.0 / np.maximum(noise_var + lasting_var, 1e-12)
+    sw = np.bincount(group, weights=w, minlength=n)
+    pooled_xy = np.column_stack(
+        [np.bincount(group, weights=w * xy_m[:, k], minlength=n) / sw for k in (0, 1)]
+    )
+    value = np.bincount(group, weights=w * values, minlength=n) / sw
+    var = np.bincount(group, weights=w**2 * noise_var, minlength=n) / sw**2
+    var += np.bincount(group, weights=w * lasting_var, minlength=n) / sw
+    return pooled_xy, value, var

@@ -28,6 +28,10 @@ SQRT3 = math.sqrt(3.0)
 class PollutantPlan:
     """One pollutant's posterior ingredients; ``obs_xy_m`` is empty for the prior alone.
 
+    The observations are what the residual is kriged from (the observed edges pooled
+    per cell, :func:`airpath.air.kriging.pool_cells`); ``n_observed_edges`` counts the
+    edges behind them.
+
     Per horizon ``h``: ``level[h]`` and ``level_var[h]`` (log units, the forecast
     city-wide level), and ``decay[h]``, the factor on the kriged street residual.
     """
