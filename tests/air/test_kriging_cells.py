@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -80,7 +79,7 @@ def test_pooling_off_is_the_per_edge_model() -> None:
     params = KrigingParams(fit_covariance=False, cell_m=0.0)
     xy = np.array([[0.0, 0.0], [30.0, 0.0], [2000.0, 0.0]])
     space = EdgeSpace(xy, {"no2": np.full(3, 20.0)})
-    model = ResidualKriging(space, dataclasses.replace(params))
+    model = ResidualKriging(space, params)
     model.learn(
         ObservationBatch.create(
             [0, 1], [T0.timestamp()] * 2, "no2", [30.0, 34.0], ["b", "b"], ["mobile"] * 2

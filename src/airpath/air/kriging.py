@@ -475,10 +475,10 @@ class ResidualKriging:
         """What the street residual is kriged from: ``(xy, value, error variance)`` of
         the snapshot's edges, pooled per ``cell_m`` square (:func:`pool_cells`)."""
         xy = self.space.xy_m[snap.edges]
+        if self.params.cell_m <= 0:
+            return xy, snap.log_ratio, self._noise_var(snap, t_s, pollutant)
         scale = self.covariance[pollutant].noise_scale
         noise, lasting = self._noise_parts(snap, t_s, pollutant)
-        if self.params.cell_m <= 0:
-            return xy, snap.log_ratio, (noise + lasting) * scale
         return pool_cells(xy, snap.log_ratio, noise * scale, lasting * scale, self.params.cell_m)
 
     def _update_level(
