@@ -17,7 +17,8 @@ import numpy as np
 from airpath.network.segments import MODE_WALK
 from airpath.network.store import Network
 from airpath.routing.legs import Leg
-from airpath.routing.result import Piece, Step
+from airpath.routing.result import Piece
+from airpath.routing.steps import Step
 
 COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
 

@@ -6,6 +6,7 @@ import copy
 import pickle
 from dataclasses import fields
 
+import numpy as np
 import pytest
 
 from airpath.routing.legs import COLUMNS, Leg, Legs
@@ -21,9 +22,12 @@ RECORDS = [
 def test_columns_follow_the_leg_fields():
     assert tuple(f.name for f in fields(Leg)) == COLUMNS
     legs = Legs.of(RECORDS)
-    assert legs.edge_id == [4, 9, 2]
-    assert legs.dose_ug == [0.8, 1.1, 0.6]
-    assert legs.columns()["walk"] == [False, True, False]
+    assert legs.edge_id.tolist() == [4, 9, 2]
+    assert legs.edge_id.dtype == np.int64
+    assert legs.dose_ug.tolist() == [0.8, 1.1, 0.6]
+    assert legs.dose_ug.dtype == np.float64
+    assert legs.columns()["walk"].tolist() == [False, True, False]
+    assert legs.name == ["Mannerheimintie", "", "Aleksanterinkatu"]
     assert list(legs.columns()) == list(COLUMNS)
 
 
@@ -47,10 +51,17 @@ def test_a_sequence_of_legs():
 
 
 def test_records_are_the_objects_the_constructor_makes():
-    for made, record in zip(Legs.of(RECORDS), RECORDS, strict=True):
-        assert list(vars(made).items()) == list(vars(record).items())
+    legs = Legs.of(RECORDS)
+    for made, record in zip(legs, RECORDS, strict=True):
+        # Python values of the same types, in field order, however the record is read.
+        assert [(k, type(v), v) for k, v in vars(made).items()] == [
+            (k, type(v), v) for k, v in vars(record).items()
+        ]
         with pytest.raises(AttributeError):
             made.dose_ug = 0.0  # type: ignore[misc]  # frozen like any Leg
+    assert [(k, type(v)) for k, v in vars(legs[1]).items()] == [
+        (k, type(v)) for k, v in vars(RECORDS[1]).items()
+    ]
 
 
 def test_columns_of_unequal_length_are_refused():
@@ -64,22 +75,52 @@ def test_copies_and_pickles_keep_the_columns():
     legs = Legs.of(RECORDS)
     for clone in (copy.copy(legs), copy.deepcopy(legs), pickle.loads(pickle.dumps(legs))):
         assert isinstance(clone, Legs)
-        assert clone.columns() == legs.columns()
+        assert clone == legs
+        assert list(clone.columns()) == list(COLUMNS)
     deep = copy.deepcopy(legs)
     deep.dose_ug[0] = 99.0
     assert legs.dose_ug[0] == 0.8
 
 
-def test_a_routes_legs_are_plain_python_columns(helsinki):
+def test_a_changed_column_changes_equality():
+    legs = Legs.of(RECORDS)
+    other = copy.deepcopy(legs)
+    other.dose_ug[2] = 0.7
+    assert legs != other
+    assert other != RECORDS
+    renamed = copy.deepcopy(legs)
+    renamed.name[0] = "Bulevardi"
+    assert legs != renamed
+
+
+def test_a_routes_legs_are_numpy_columns_and_a_list_of_names(helsinki):
     route = Router(helsinki).route((60.1780, 24.9370), (60.1655, 24.9520)).best
     legs = route.legs
     assert isinstance(legs, Legs)
     assert len(legs) == len(route.edge_path) >= 2
-    types = {"edge_id": int, "walk": bool, "name": str}
+    dtypes = {"edge_id": np.int64, "walk": np.bool_}
     for c, column in legs.columns().items():
-        assert type(column) is list
-        assert {type(v) for v in column} == {types.get(c, float)}
-    assert sum(legs.length_m) == pytest.approx(route.distance_m)
-    assert sum(legs.dose_ug) == pytest.approx(route.dose_ug)
+        if c == "name":
+            assert type(column) is list
+            assert {type(v) for v in column} == {str}
+        else:
+            assert isinstance(column, np.ndarray)
+            assert column.dtype == dtypes.get(c, np.float64)
+    assert legs.edge_id.tolist() == route.edge_path
+    assert legs.length_m.sum() == pytest.approx(route.distance_m)
+    assert legs.dose_ug.sum() == pytest.approx(route.dose_ug)
     feature_legs = route.to_feature()["properties"]["legs"]
     assert feature_legs[0] == {c: legs.columns()[c][0] for c in COLUMNS}
+
+
+def test_changing_a_routes_legs_leaves_its_steps_alone(helsinki):
+    """The columns are the route's own copy of its table, whose lengths the steps sum
+    when they are read later."""
+    router = Router(helsinki)
+    ends = ((60.1780, 24.9370), (60.1655, 24.9520))
+    expected = router.route(*ends).best.steps
+    route = router.route(*ends).best
+    route.legs.length_m[:] = 0.0
+    route.legs.duration_s[:] = 0.0
+    assert route.steps == expected
+    assert sum(route.steps.distance_m) > 0

@@ -115,15 +115,33 @@ def route_collection(
 
 def route_feature(r: Route, *, annotations: bool = False) -> dict[str, Any]:
     """One route as a :class:`RouteFeature` dict (rounded to what a rider can notice)."""
+    st = r.steps
     steps = [
         {
-            "distance": round(s.distance_m, 1),
-            "duration": round(s.duration_s, 1),
-            "name": s.name,
-            "instruction": s.instruction,
-            "maneuver": s.maneuver,
+            "distance": round(distance, 1),
+            "duration": round(duration, 1),
+            "name": name,
+            "instruction": instruction,
+            "maneuver": {
+                "type": kind,
+                "modifier": modifier,
+                "location": location,
+                "bearing_before": before,
+                "bearing_after": after,
+            },
         }
-        for s in r.steps
+        for instruction, name, distance, duration, kind, modifier, location, before, after in zip(
+            st.instruction,
+            st.name,
+            st.distance_m,
+            st.duration_s,
+            st.type,
+            st.modifier,
+            st.location,
+            st.bearing_before,
+            st.bearing_after,
+            strict=True,
+        )
     ]
     return {
         "type": "Feature",
@@ -160,17 +178,20 @@ def _annotation(r: Route) -> dict[str, list[Any]]:
     """The :class:`Annotation` dict of ``r``'s legs, rounded like the route's totals."""
     legs = r.legs
     return {
-        "edge_id": legs.edge_id,
-        "distance": [round(x, 1) for x in legs.length_m],
-        "duration": [round(x, 1) for x in legs.duration_s],
-        "concentration_ugm3": [round(x, 3) for x in legs.concentration_ugm3],
-        "dose_ug": [round(x, 4) for x in legs.dose_ug],
-        "walk": legs.walk,
+        "edge_id": legs.edge_id.tolist(),
+        "distance": [round(x, 1) for x in legs.length_m.tolist()],
+        "duration": [round(x, 1) for x in legs.duration_s.tolist()],
+        "concentration_ugm3": [round(x, 3) for x in legs.concentration_ugm3.tolist()],
+        "dose_ug": [round(x, 4) for x in legs.dose_ug.tolist()],
+        "walk": legs.walk.tolist(),
     }
 
 
 def _summary(r: Route) -> str:
     """OSRM's leg summary: the two longest named streets, in the order ridden."""
-    named = [(s.distance_m, k, s.name) for k, s in enumerate(r.steps) if s.name]
+    steps = r.steps
+    named = [
+        (d, k, n) for k, (d, n) in enumerate(zip(steps.distance_m, steps.name, strict=True)) if n
+    ]
     longest = sorted(sorted(named, reverse=True)[:2], key=lambda x: x[1])
     return ", ".join(name for _, _, name in longest)

@@ -30,7 +30,7 @@ PENALTY_ROUNDS = 6
 def shared_fraction(a: Route, b: Route, segment: np.ndarray) -> float:
     """Length of street segments used by both routes over the shorter route's length."""
     seg_len: dict[int, float] = {}
-    for s, length in zip(segment[a.legs.edge_id].tolist(), a.legs.length_m, strict=True):
+    for s, length in zip(segment[a.legs.edge_id].tolist(), a.legs.length_m.tolist(), strict=True):
         seg_len[s] = seg_len.get(s, 0.0) + length
     in_b = set(segment[b.legs.edge_id].tolist())
     shared = sum(length for s, length in seg_len.items() if s in in_b)

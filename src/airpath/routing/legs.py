@@ -1,18 +1,25 @@
 """A route's per-edge breakdown: one column per quantity, a :class:`Leg` per piece.
 
-The breakdown is stored the way OSRM stores its per-segment ``annotation``: a list per
-field (``legs.dose_ug[i]`` is the dose on the i-th piece), which a response serialises or
-a notebook turns into a data frame without visiting each edge. It is also a sequence of
-:class:`Leg` records, made when indexed or iterated, for code that wants one object per
-edge. A route has a piece per edge travelled (a hundred in a city crossing); making an
-object for each cost more than the rest of the route's detail together.
+``legs.dose_ug[i]`` is the dose on the i-th piece (see :mod:`.columns` for why columns).
+The numbers are NumPy arrays, the breakdown as the route's compiled assembly computes it
+(a data frame or a sum takes them as they are; ``.tolist()`` gives Python numbers), the
+street names a list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, overload
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from airpath.routing.columns import Columns
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -33,123 +40,79 @@ class Leg:
 COLUMNS = tuple(f.name for f in fields(Leg))
 
 
-class Legs(Sequence[Leg]):
-    """The pieces of a route in order, as columns named like :class:`Leg`'s fields.
-
-    Equal to any sequence of the same legs (a list of :class:`Leg` included); pickles,
-    copies and compares by its columns.
-    """
+class Legs(Columns[Leg]):
+    """The pieces of a route in order, as columns named like :class:`Leg`'s fields."""
 
     __slots__ = COLUMNS
+    COLUMNS = COLUMNS
+    ROW = "piece"
 
-    edge_id: list[int]
-    start: list[float]
-    end: list[float]
+    edge_id: IntArray
+    start: FloatArray
+    end: FloatArray
     name: list[str]
-    length_m: list[float]
-    duration_s: list[float]
-    concentration_ugm3: list[float]
-    dose_ug: list[float]
-    walk: list[bool]
+    length_m: FloatArray
+    duration_s: FloatArray
+    concentration_ugm3: FloatArray
+    dose_ug: FloatArray
+    walk: BoolArray
 
     def __init__(
         self,
-        edge_id: list[int],
-        start: list[float],
-        end: list[float],
-        name: list[str],
-        length_m: list[float],
-        duration_s: list[float],
-        concentration_ugm3: list[float],
-        dose_ug: list[float],
-        walk: list[bool],
+        edge_id: Sequence[int] | IntArray,
+        start: Sequence[float] | FloatArray,
+        end: Sequence[float] | FloatArray,
+        name: Sequence[str],
+        length_m: Sequence[float] | FloatArray,
+        duration_s: Sequence[float] | FloatArray,
+        concentration_ugm3: Sequence[float] | FloatArray,
+        dose_ug: Sequence[float] | FloatArray,
+        walk: Sequence[bool] | BoolArray,
     ) -> None:
-        if not (
-            len(edge_id)
-            == len(start)
-            == len(end)
-            == len(name)
-            == len(length_m)
-            == len(duration_s)
-            == len(concentration_ugm3)
-            == len(dose_ug)
-            == len(walk)
-        ):
-            raise ValueError("every column of a route's legs needs one entry per piece")
-        self.edge_id, self.start, self.end, self.name = edge_id, start, end, name
-        self.length_m, self.duration_s = length_m, duration_s
-        self.concentration_ugm3, self.dose_ug, self.walk = concentration_ugm3, dose_ug, walk
+        """Columns as given when they are arrays of these types already (no copy)."""
+        f8 = np.float64
+        self._set(
+            (
+                np.asarray(edge_id, dtype=np.int64),
+                np.asarray(start, dtype=f8),
+                np.asarray(end, dtype=f8),
+                name if isinstance(name, list) else list(name),
+                np.asarray(length_m, dtype=f8),
+                np.asarray(duration_s, dtype=f8),
+                np.asarray(concentration_ugm3, dtype=f8),
+                np.asarray(dose_ug, dtype=f8),
+                np.asarray(walk, dtype=np.bool_),
+            )
+        )
 
-    @classmethod
-    def of(cls, legs: Sequence[Leg]) -> Legs:
-        """The columns of ``legs``."""
-        return cls(*([getattr(leg, c) for leg in legs] for c in COLUMNS))
+    @staticmethod
+    def _row(record: Any) -> tuple[Any, ...]:
+        return tuple(getattr(record, c) for c in COLUMNS)
 
-    def columns(self) -> dict[str, list[Any]]:
-        """``{field: column}``: the breakdown as a JSON object or a data frame's input."""
-        return {c: getattr(self, c) for c in COLUMNS}
-
-    def __len__(self) -> int:
-        return len(self.edge_id)
-
-    @overload
-    def __getitem__(self, i: int) -> Leg: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[Leg]: ...
-
-    def __getitem__(self, i: int | slice) -> Leg | list[Leg]:
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        return _leg(*(getattr(self, c)[i] for c in COLUMNS))
-
-    def __iter__(self) -> Iterator[Leg]:
-        columns = (getattr(self, c) for c in COLUMNS)
-        return (_leg(*row) for row in zip(*columns, strict=True))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Legs):
-            return self.columns() == other.columns()
-        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # mutable columns, like a list
-
-    def __repr__(self) -> str:
-        return f"Legs({list(self)!r})"
-
-    def __getstate__(self) -> dict[str, list[Any]]:
-        return self.columns()
-
-    def __setstate__(self, state: dict[str, list[Any]]) -> None:
-        for c in COLUMNS:
-            setattr(self, c, state[c])
-
-
-def _leg(
-    edge_id: int,
-    start: float,
-    end: float,
-    name: str,
-    length_m: float,
-    duration_s: float,
-    concentration_ugm3: float,
-    dose_ug: float,
-    walk: bool,
-) -> Leg:
-    """``Leg(...)`` without its ``__init__``: a frozen dataclass's ``__init__`` sets each
-    field through ``object.__setattr__``, three times slower than filling the new
-    instance's dict in field order, which makes the same object (tested)."""
-    leg = object.__new__(Leg)
-    state = leg.__dict__
-    state["edge_id"] = edge_id
-    state["start"] = start
-    state["end"] = end
-    state["name"] = name
-    state["length_m"] = length_m
-    state["duration_s"] = duration_s
-    state["concentration_ugm3"] = concentration_ugm3
-    state["dose_ug"] = dose_ug
-    state["walk"] = walk
-    return leg
+    @staticmethod
+    def _record(
+        edge_id: int,
+        start: float,
+        end: float,
+        name: str,
+        length_m: float,
+        duration_s: float,
+        concentration_ugm3: float,
+        dose_ug: float,
+        walk: bool,
+    ) -> Leg:
+        """``Leg(...)`` without its ``__init__``: a frozen dataclass's ``__init__`` sets
+        each field through ``object.__setattr__``, three times slower than filling the
+        new instance's dict in field order, which makes the same object (tested)."""
+        leg = object.__new__(Leg)
+        state = leg.__dict__
+        state["edge_id"] = edge_id
+        state["start"] = start
+        state["end"] = end
+        state["name"] = name
+        state["length_m"] = length_m
+        state["duration_s"] = duration_s
+        state["concentration_ugm3"] = concentration_ugm3
+        state["dose_ug"] = dose_ug
+        state["walk"] = walk
+        return leg

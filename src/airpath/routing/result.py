@@ -41,6 +41,7 @@ from airpath.routing.detail_kernels import (
     table_totals,
 )
 from airpath.routing.legs import Legs
+from airpath.routing.steps import Steps
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -49,20 +50,14 @@ IntArray = npt.NDArray[np.int64]
 _DEFERRED = frozenset({"coordinates", "legs", "steps"})
 _COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
 _TURN_TEXT = {"straight": "Continue onto ", "uturn": "Make a U-turn onto "}
-# (type, modifier, instruction up to the street's name) by route_detail's maneuver code.
-_MANEUVERS = (
-    *(("depart", c, f"Head {c} on ") for c in _COMPASS),
-    *(("turn", m, _TURN_TEXT.get(m, f"Turn {m} onto ")) for m in TURN_KINDS),
+# By route_detail's maneuver code: the step's type and modifier, and its instruction up
+# to the street's name.
+_KIND = ("depart",) * len(_COMPASS) + ("turn",) * len(TURN_KINDS)
+_MODIFIER = (*_COMPASS, *TURN_KINDS)
+_TEXT = (
+    *(f"Head {c} on " for c in _COMPASS),
+    *(_TURN_TEXT.get(m, f"Turn {m} onto ") for m in TURN_KINDS),
 )
-
-
-@dataclass(frozen=True)
-class Step:
-    instruction: str
-    name: str
-    distance_m: float
-    duration_s: float
-    maneuver: dict[str, Any]
 
 
 @dataclass
@@ -86,7 +81,7 @@ class Route:
     climb_m: float
     descent_m: float
     legs: Legs  # the per-edge breakdown, columnar (see airpath.routing.legs)
-    steps: list[Step]
+    steps: Steps  # turn by turn, columnar (see airpath.routing.steps)
     dose_change_pct: float = 0.0
     distance_change_pct: float = 0.0
     edge_path: list[int] = field(default_factory=list, repr=False)
@@ -324,7 +319,7 @@ def assemble(
     state["descent_m"] = descent
     if not detail:
         state["legs"] = Legs([], [], [], [], [], [], [], [], [])
-        state["steps"] = []
+        state["steps"] = Steps([], [], [], [], [], [], [], [], [])
     state["dose_change_pct"] = 0.0
     state["distance_change_pct"] = 0.0
     state["edge_path"] = e.tolist()
@@ -333,7 +328,7 @@ def assemble(
     return route
 
 
-_Built = tuple[FloatArray, list[str], list[bool], IntArray, FloatArray]
+_Built = tuple[FloatArray, list[str], npt.NDArray[np.bool_], IntArray, FloatArray]
 
 
 class _Detail:
@@ -367,7 +362,7 @@ class _Detail:
                 MODE_WALK,
             )
             names = network.names_array[name].tolist()
-            self._built = coordinates, names, walk.tolist(), runs, locations
+            self._built = coordinates, names, walk, runs, locations
         return self._built
 
     def coordinates(self) -> list[list[float]]:
@@ -375,49 +370,42 @@ class _Detail:
         return coords
 
     def legs(self) -> Legs:
-        """The columns of the pieces' breakdown (see :class:`.Legs`)."""
+        """The columns of the pieces' breakdown (see :class:`.Legs`): rows of a copy of
+        the table (the steps still sum its lengths), the kernel's edges and walk flags."""
         _coordinates, names, walk, _runs, _locations = self.built()
-        length, duration, dose, conc, start, end = self.per[LENGTH:].tolist()
-        return Legs(self.e.tolist(), start, end, names, length, duration, conc, dose, walk)
+        length, duration, dose, conc, start, end = self.per[LENGTH:].copy()
+        return Legs(self.e, start, end, names, length, duration, conc, dose, walk)
 
-    def steps(self) -> list[Step]:
-        """A step per row of ``runs``: a run of pieces on one street, or the arrival.
-
-        Made without ``Step.__init__``, like :class:`.Leg` records (see ``legs._leg``):
-        a frozen dataclass's ``__init__`` is three times slower than filling the dict.
-        """
+    def steps(self) -> Steps:
+        """A step per row of ``runs``: a run of pieces on one street, then the arrival."""
         _coordinates, names, walk, runs, locations = self.built()
-        rows, where = runs.tolist(), locations.tolist()
         # The runs' lengths and durations: the sums over their pieces.
         run_sums = np.add.reduceat(self.per[LENGTH : DURATION + 1], runs[:-1, 0], axis=1)
-        run_length, run_duration = run_sums.tolist()
-        run_length.append(0.0)  # the arrival
-        run_duration.append(0.0)
-        steps: list[Step] = []
-        new = object.__new__
-        for (k, code, after, before), location, metres, seconds in zip(
-            rows, where, run_length, run_duration, strict=True
-        ):
-            if code < 0:  # the arrival
-                kind, modifier, text, name = "arrive", "", "Arrive at your destination", ""
-            else:
-                kind, modifier, text = _MANEUVERS[code]
-                name = names[k]
-                text += name or "an unnamed way"
-                if walk[k]:
-                    text += " (walk your bike)"
-            step = new(Step)
-            state = step.__dict__
-            state["instruction"] = text
-            state["name"] = name
-            state["distance_m"] = metres
-            state["duration_s"] = seconds
-            state["maneuver"] = {
-                "type": kind,
-                "modifier": modifier,
-                "location": location,
-                "bearing_before": before,
-                "bearing_after": after,
-            }
-            steps.append(step)
-        return steps
+        distance, duration = run_sums.tolist()
+        first, code, after, before = runs.T.tolist()
+        del first[-1], code[-1]  # the arrival's row: n and -1
+        name = [names[k] for k in first]
+        walks = walk.tolist()
+        instruction = [
+            _TEXT[c] + (n or "an unnamed way") + (" (walk your bike)" if walks[k] else "")
+            for c, n, k in zip(code, name, first, strict=True)
+        ]
+        kind = [_KIND[c] for c in code]
+        modifier = [_MODIFIER[c] for c in code]
+        instruction.append("Arrive at your destination")
+        name.append("")
+        distance.append(0.0)
+        duration.append(0.0)
+        kind.append("arrive")
+        modifier.append("")
+        return Steps(
+            instruction,
+            name,
+            distance,
+            duration,
+            kind,
+            modifier,
+            locations.tolist(),
+            before,
+            after,
+        )

@@ -289,16 +289,24 @@ class Router:
             conc,
             fld.horizons_s,
         )
-        main = ctx.solve(spec, max_detour_pct)
-        routes = [main]
-        if spec.name == "shortest":
-            label_against(main, main)
-        elif alternatives:  # the shortest route may be shown: it is a whole route
-            shortest = ctx.solve(ctx.shortest_spec, None)
-            label_against(main, shortest)
-            routes += find_alternatives(ctx, main, shortest, alternatives)
-        else:  # only its distance, dose and edges are needed
-            label_against(main, ctx.totals(ctx.shortest_spec))
+        path, engine = ctx.path(spec, max_detour_pct)
+        if spec.name == "shortest" or alternatives:
+            main = ctx.finish(spec, path, engine)
+            routes = [main]
+            if spec.name == "shortest":
+                label_against(main, main)
+            else:  # the shortest route may be shown: it is a whole route
+                shortest = ctx.solve(ctx.shortest_spec, None)
+                label_against(main, shortest)
+                routes += find_alternatives(ctx, main, shortest, alternatives)
+        else:
+            # Only the shortest route's distance, dose and edges are needed. Its search
+            # runs before the route is assembled, right after the first one, while the
+            # hierarchy's memory is still in the processor's cache.
+            shortest_totals = ctx.totals(ctx.shortest_spec)
+            main = ctx.finish(spec, path, engine)
+            label_against(main, shortest_totals)
+            routes = [main]
         return RouteResult(
             routes=routes,
             pollutant=spec.pollutant,
@@ -404,13 +412,18 @@ class _Query:
         self, spec: pf.ProfileSpec, max_detour_pct: float | None, *, detail: bool = True
     ) -> Route:
         """The best route for ``spec``; ``detail=False`` skips legs, steps and geometry."""
+        return self.finish(spec, *self.path(spec, max_detour_pct), detail=detail)
+
+    def path(
+        self, spec: pf.ProfileSpec, max_detour_pct: float | None
+    ) -> tuple[Path | Between, str]:
+        """The pieces of the best route for ``spec`` and the engine that found them."""
         if spec.uses_field and self.offset is not None and self.conc.shape[0] > 1:
             _cost, pieces = time_dependent_route(self, spec)
-            return self.finish(spec, Path.of(pieces), "time-dependent", detail=detail)
+            return Path.of(pieces), "time-dependent"
         if max_detour_pct is not None and spec.uses_field:
-            path = detour_limited(self, spec, max_detour_pct)
-            return self.finish(spec, path, "flexible", detail=detail)
-        return self.finish(spec, *self.preset_path(spec), detail=detail)
+            return detour_limited(self, spec, max_detour_pct), "flexible"
+        return self.preset_path(spec)
 
     @property
     def shortest_spec(self) -> pf.ProfileSpec:

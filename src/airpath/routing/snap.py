@@ -126,7 +126,7 @@ class Snapper:
                 )
             segment = int(self._segments[int(line)])
             fwd, bwd = self.seg_edges[segment].tolist()
-            # Snap(...) made as legs._leg makes a Leg: a frozen dataclass's __init__ sets
+            # Snap(...) made as Legs._record makes a Leg: a frozen dataclass's __init__ sets
             # each field through object.__setattr__, which took a fifth of the snapping
             # of a route's ends. Filled in field order, it is the same object.
             snap = object.__new__(Snap)
