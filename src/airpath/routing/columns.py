@@ -1,10 +1,10 @@
-"""Records kept as columns: a list per field, a record made only when one is asked for.
+"""Records kept as columns: one per field, a record made only when one is asked for.
 
 A route's per-edge breakdown (:class:`.legs.Legs`) and its turn-by-turn steps
 (:class:`.steps.Steps`) are stored the way OSRM stores its per-segment ``annotation``: a
-list per field, which a response serialises or a notebook turns into a data frame
-without visiting each record. They are also sequences of records, made when indexed or
-iterated, for code that wants one object per row. A route has a few dozen steps and a
+list or an array per field, which a response serialises or a notebook turns into a data
+frame without visiting each record. They are also sequences of records, made when indexed
+or iterated, for code that wants one object per row. A route has a few dozen steps and a
 hundred pieces; making an object for each cost more than the arithmetic behind them.
 """
 
@@ -57,13 +57,12 @@ class Columns(Sequence[R]):
             return cls(*([] for _ in cls.COLUMNS))
         return cls(*(list(column) for column in zip(*rows, strict=True)))
 
-    def columns(self) -> dict[str, list[Any]]:
-        """``{column: values}``: the rows as a JSON object or a data frame's input."""
+    def columns(self) -> dict[str, Any]:
+        """``{column: values}``: the rows as a data frame's input (lists and arrays)."""
         return {c: getattr(self, c) for c in self.COLUMNS}
 
     def __len__(self) -> int:
-        column: list[Any] = getattr(self, self.COLUMNS[0])
-        return len(column)
+        return len(getattr(self, self.COLUMNS[0]))
 
     @overload
     def __getitem__(self, i: int) -> R: ...
@@ -98,10 +97,10 @@ class Columns(Sequence[R]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({list(self)!r})"
 
-    def __getstate__(self) -> dict[str, list[Any]]:
+    def __getstate__(self) -> dict[str, Any]:
         return self.columns()
 
-    def __setstate__(self, state: dict[str, list[Any]]) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         for c in self.COLUMNS:
             setattr(self, c, state[c])
 

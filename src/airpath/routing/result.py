@@ -318,8 +318,8 @@ def assemble(
     state["climb_m"] = climb
     state["descent_m"] = descent
     if not detail:
-        state["legs"] = Legs([], [], [], [], [], [], [], [], [])
-        state["steps"] = Steps([], [], [], [], [], [], [], [], [])
+        state["legs"] = Legs.of(())
+        state["steps"] = Steps.of(())
     state["dose_change_pct"] = 0.0
     state["distance_change_pct"] = 0.0
     state["edge_path"] = e.tolist()
